@@ -1,0 +1,1 @@
+"""The Click command line: one module per subcommand, shared options defined once."""

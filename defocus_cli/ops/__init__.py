@@ -1,0 +1,1 @@
+"""Numpy/OpenCV operations shared by data synthesis and inference (never torch)."""
