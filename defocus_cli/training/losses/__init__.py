@@ -1,0 +1,1 @@
+"""Loss functions of every system, each written after its paper's equations."""

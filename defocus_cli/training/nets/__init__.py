@@ -1,0 +1,1 @@
+"""Networks of every system, each with its width and depth taken from config."""
