@@ -46,7 +46,8 @@ class PyramidPooling(nn.Module):
         super().__init__()
         self.bins = tuple(bins)
         branch_ch = max(1, in_ch // len(self.bins))
-        self.branches = nn.ModuleList(_conv_bn_relu(in_ch, branch_ch, 1) for _ in self.bins)
+        # no BatchNorm on the pooled bins: a 1x1 bin at batch size 1 has a single value
+        self.branches = nn.ModuleList(_conv_relu(in_ch, branch_ch, 1) for _ in self.bins)
         self.out_channels = in_ch + branch_ch * len(self.bins)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
