@@ -1,0 +1,270 @@
+"""Task samplers: one training example per call, deterministic by seed, numpy only.
+
+Every sampler is ``fn(seed_or_rng, size, **params) -> dict[str, np.ndarray]``. Images are
+float32 HxWx3 sRGB in [0, 1]; maps float32 HxW; scalars 0-d float32 arrays. ``size`` is an
+int (square) or (H, W). Disparity D is normalized inverse depth, 1 = nearest.
+
+=====================  ======================================================================
+sampler                keys
+=====================  ======================================================================
+magnify_sample         narrow, wide, m, all_in_focus, disparity, coc_radius_px (signed, narrow)
+aperture_stack         narrow, wide (3xHxWx3 for m = 2, 3, 4), m (3,), all_in_focus, disparity,
+                       coc_radius_px
+focal_stack_sample     slices (10xHxWx3, near to far), all_in_focus, disparity,
+                       focus_disparities (10,), blur_radius_px
+defocus_map_sample     image, all_in_focus, disparity, coc_radius_px (unsigned), coc_signed_px
+syndof_sample          image, sharp, coc_radius_px (unsigned; DMENet's sigma = radius / 2),
+                       disparity, focus_disparity, blur_radius_px
+deeplens_sample        image (all in focus), depth, depth_corrupted, focus_depth,
+                       blur_radius_px, target, segmentation
+=====================  ======================================================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from defocus_cli.data import shapes, textures
+from defocus_cli.data.lightfield import render
+from defocus_cli.data.scene import Layer, Scene, random_scene
+from defocus_cli.ops.color import linear_to_srgb, srgb_to_linear
+
+SeedOrRng = int | np.random.Generator | np.random.SeedSequence | tuple[int, ...] | list[int]
+FOCAL_STACK_SLICES = 10
+APERTURE_STACK_M = (2.0, 3.0, 4.0)
+
+
+def as_rng(seed_or_rng: SeedOrRng) -> np.random.Generator:
+    """A Generator from a seed, a seed tuple like ``(seed, index)``, or a Generator (used as is)."""
+    if isinstance(seed_or_rng, np.random.Generator):
+        return seed_or_rng
+    return np.random.default_rng(seed_or_rng)
+
+
+def as_size(size: int | tuple[int, int]) -> tuple[int, int]:
+    """(H, W) from an int or a pair; at least 8 px each."""
+    h, w = (size, size) if isinstance(size, int | np.integer) else (int(size[0]), int(size[1]))
+    if h < 8 or w < 8:
+        raise ValueError(f"size must be at least 8x8 px, got {(h, w)}")
+    return int(h), int(w)
+
+
+def _scalar(value: float) -> np.ndarray:
+    return np.asarray(value, np.float32)
+
+
+def _pick_focus(rng: np.random.Generator, scene: Scene, subject_prob: float = 0.6) -> float:
+    """Focus on an object layer (a subject, as a photographer would) or anywhere in depth."""
+    objects = [layer for layer in scene.layers if layer.name == "object"]
+    if objects and rng.random() < subject_prob:
+        return float(objects[int(rng.integers(0, len(objects)))].disparity.flat[0])
+    lo, hi = scene.disparity_range()
+    return float(rng.uniform(lo, hi))
+
+
+def magnify_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *, m: float | None = None,
+                   m_range: tuple[float, float] = (1.0, 4.0),
+                   blur_radius_px: tuple[float, float] = (0.75, 2.5), **scene_cfg) -> dict[str, np.ndarray]:
+    """A narrow-aperture image and the same view through an m times wider aperture (seed 000 §3.2).
+
+    ``narrow`` has blur radius K ~ U(blur_radius_px); ``wide`` has m*K, same focus and view, so
+    every CoC radius r becomes m*r. ``m`` is drawn from U(m_range) unless given; m = 1 returns
+    ``wide`` identical to ``narrow``.
+    """
+    rng = as_rng(seed_or_rng)
+    scene = random_scene(rng, as_size(size), **scene_cfg)
+    k = float(rng.uniform(*blur_radius_px))
+    focus = _pick_focus(rng, scene)
+    mag = float(rng.uniform(*m_range)) if m is None else float(m)
+    if not 1.0 <= mag <= 4.0:
+        raise ValueError(f"m must be in [1, 4], got {mag}")
+    narrow = render(scene, focus, k)
+    wide = narrow.image.copy() if mag == 1.0 else render(scene, focus, mag * k).image
+    return {"narrow": narrow.image, "wide": wide, "m": _scalar(mag), "all_in_focus": narrow.all_in_focus,
+            "disparity": narrow.disparity, "coc_radius_px": narrow.coc_radius_px,
+            "blur_radius_px": _scalar(k), "focus_disparity": _scalar(focus)}
+
+
+def aperture_stack(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
+                   ms: tuple[float, ...] = APERTURE_STACK_M,
+                   blur_radius_px: tuple[float, float] = (0.75, 2.5), **scene_cfg) -> dict[str, np.ndarray]:
+    """The seed's fixed stacks: one narrow image and wide images at m = 2, 3, 4 (``wide`` is MxHxWx3)."""
+    rng = as_rng(seed_or_rng)
+    scene = random_scene(rng, as_size(size), **scene_cfg)
+    k = float(rng.uniform(*blur_radius_px))
+    focus = _pick_focus(rng, scene)
+    narrow = render(scene, focus, k)
+    wide = np.stack([narrow.image if m == 1.0 else render(scene, focus, m * k).image for m in ms])
+    return {"narrow": narrow.image, "wide": wide, "m": np.asarray(ms, np.float32),
+            "all_in_focus": narrow.all_in_focus, "disparity": narrow.disparity,
+            "coc_radius_px": narrow.coc_radius_px, "blur_radius_px": _scalar(k), "focus_disparity": _scalar(focus)}
+
+
+def focal_stack_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
+                       blur_radius_px: tuple[float, float] = (4.0, 10.0),
+                       n_slices: int = FOCAL_STACK_SLICES, **scene_cfg) -> dict[str, np.ndarray]:
+    """A 10-slice focal stack spanning the visible disparity range, nearest focus first (seed 001 §4.1).
+
+    Slice i is focused at ``focus_disparities[i]``, evenly spaced from the largest visible D
+    (nearest) to the smallest (farthest).
+    """
+    rng = as_rng(seed_or_rng)
+    scene = random_scene(rng, as_size(size), **scene_cfg)
+    k = float(rng.uniform(*blur_radius_px))
+    centre = render(scene, 0.0, 0.0)
+    near, far = float(centre.disparity.max()), float(centre.disparity.min())
+    focus = np.linspace(near, far, n_slices).astype(np.float32)
+    slices = np.stack([render(scene, float(f), k).image for f in focus])
+    return {"slices": slices, "all_in_focus": centre.all_in_focus, "disparity": centre.disparity,
+            "focus_disparities": focus, "blur_radius_px": _scalar(k)}
+
+
+def defocus_map_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
+                       max_coc_radius_px: float = 10.0, **scene_cfg) -> dict[str, np.ndarray]:
+    """A light-field render with random focus and aperture, labelled with its unsigned CoC radius."""
+    rng = as_rng(seed_or_rng)
+    scene = random_scene(rng, as_size(size), **scene_cfg)
+    lo, hi = scene.disparity_range()
+    focus = _pick_focus(rng, scene, 0.5)
+    k = float(rng.uniform(0.0, max_coc_radius_px / max(hi - focus, focus - lo, 1e-3)))
+    out = render(scene, focus, k)
+    return {"image": out.image, "all_in_focus": out.all_in_focus, "disparity": out.disparity,
+            "coc_radius_px": np.abs(out.coc_radius_px), "coc_signed_px": out.coc_radius_px,
+            "focus_disparity": _scalar(focus), "blur_radius_px": _scalar(k)}
+
+
+def layered_gaussian_blur(image: np.ndarray, disparity: np.ndarray, focus_disparity: float,
+                          blur_radius_px: float, max_layers: int = 350, step_px: float = 0.25) -> np.ndarray:
+    """SYNDOF's renderer (seed 002 §3.3): depth layers, each Gaussian-blurred with sigma = CoC radius / 2
+    (image and mask), alpha-blended back to front in linear light. sRGB in, sRGB out."""
+    linear = srgb_to_linear(image)
+    lo, hi = float(disparity.min()), float(disparity.max())
+    n = int(np.clip(math.ceil(blur_radius_px * (hi - lo) / step_px) + 1, 1, max_layers))
+    index = np.zeros(disparity.shape, np.int32) if n == 1 else np.rint((disparity - lo) / (hi - lo) * (n - 1)).astype(np.int32)
+    acc = np.zeros(image.shape[:2] + (4,), np.float32)
+    for i in np.unique(index):  # back (small D) to front
+        d = lo if n == 1 else lo + (hi - lo) * i / (n - 1)
+        mask = (index == i).astype(np.float32)
+        layer = np.concatenate([linear * mask[..., None], mask[..., None]], axis=2)
+        sigma = blur_radius_px * abs(d - focus_disparity) / 2.0
+        if sigma > 0.05:
+            layer = cv2.GaussianBlur(layer, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+        acc = acc * (1 - layer[..., 3:4]) + layer
+    # normalize by coverage: the hidden surface behind a blurred edge is unknown (no matting)
+    out = acc[..., :3] / np.maximum(acc[..., 3:4], 1e-6)
+    return np.clip(linear_to_srgb(np.clip(out, 0, 1)), 0, 1).astype(np.float32)
+
+
+def syndof_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int] | None = None, *,
+                  image: np.ndarray | None = None, disparity: np.ndarray | None = None,
+                  max_coc_radius_px: float = 10.0, **scene_cfg) -> dict[str, np.ndarray]:
+    """SYNDOF-style defocus (seed 002 §3) of an RGB-D pair, or of a synthetic scene's centre view.
+
+    Focus D_f ~ U[D_min, D_max]; the aperture K ~ U[0, K_up] with K_up the largest value whose CoC
+    stays within ``max_coc_radius_px`` (the seed's c_max, Eq. 2, as a radius: c_max = 28 px
+    diameter there). Label ``coc_radius_px = K |D - D_f|``; DMENet's Gaussian sigma is radius / 2.
+    With ``image``/``disparity`` given (sRGB HxWx3, D HxW), ``size`` crops them at random.
+    """
+    rng = as_rng(seed_or_rng)
+    if image is None:
+        scene = random_scene(rng, as_size(size if size is not None else 128), **scene_cfg)
+        centre = render(scene, 0.0, 0.0)
+        sharp, disp = centre.all_in_focus, centre.disparity
+    else:
+        if disparity is None or disparity.shape != image.shape[:2]:
+            raise ValueError("syndof_sample needs a disparity map of the image's height and width")
+        sharp, disp = random_crop(rng, [np.asarray(image, np.float32), np.asarray(disparity, np.float32)], size)
+    lo, hi = float(disp.min()), float(disp.max())
+    focus = float(rng.uniform(lo, hi))
+    k_up = max_coc_radius_px / max(hi - focus, focus - lo, 1e-3)
+    k = float(rng.uniform(0.0, k_up))
+    blurred = layered_gaussian_blur(sharp, disp, focus, k)
+    return {"image": blurred, "sharp": sharp, "coc_radius_px": (k * np.abs(disp - focus)).astype(np.float32),
+            "disparity": disp, "focus_disparity": _scalar(focus), "blur_radius_px": _scalar(k)}
+
+
+def random_crop(rng: np.random.Generator, arrays: list[np.ndarray], size: int | tuple[int, int] | None) -> list[np.ndarray]:
+    """The same random crop of each array (resizing down first when smaller than ``size``)."""
+    if size is None:
+        return arrays
+    th, tw = as_size(size)
+    h, w = arrays[0].shape[:2]
+    if h < th or w < tw:
+        f = max(th / h, tw / w)
+        nh, nw = math.ceil(h * f), math.ceil(w * f)
+        arrays = [cv2.resize(a, (nw, nh), interpolation=cv2.INTER_LINEAR if a.ndim == 3 else cv2.INTER_NEAREST)
+                  for a in arrays]
+        h, w = nh, nw
+    y0, x0 = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+    return [np.ascontiguousarray(a[y0:y0 + th, x0:x0 + tw]) for a in arrays]
+
+
+def corrupt_depth(rng: np.random.Generator, background: np.ndarray, planes: list[tuple[np.ndarray, float]],
+                  max_px: int) -> np.ndarray:
+    """Rebuild a depth map with each foreground mask randomly dilated or eroded by up to ``max_px``."""
+    depth = background.copy()
+    for mask, d in planes:
+        r = int(rng.integers(1, max(max_px, 1) + 1))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        hard = (mask >= 0.5).astype(np.uint8)
+        hard = cv2.dilate(hard, kernel) if rng.random() < 0.5 else cv2.erode(hard, kernel)
+        depth[hard > 0] = d
+    return depth.astype(np.float32)
+
+
+def deeplens_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
+                    blur_radius_px: tuple[float, float] = (2.0, 10.0)) -> dict[str, np.ndarray]:
+    """A DeepLens-style 3-plane composite (seed 003 §4.2): background + middle + front object.
+
+    Background D is 0 or a smooth ramp b0 > b1 (horizontal or bottom-to-top); the objects sit at
+    constant f1 < f0 in front of it. ``target`` is the light-field render at a random focus and
+    aperture, ``depth_corrupted`` the depth with the foreground masks dilated or eroded.
+    """
+    rng = as_rng(seed_or_rng)
+    h, w = as_size(size)
+    ones = np.ones((h, w), np.float32)
+    if rng.random() < 0.4:
+        bg_d = np.zeros((h, w), np.float32)
+    else:
+        b0 = float(rng.uniform(0.1, 0.5))
+        b1 = float(rng.uniform(0.0, b0))
+        if rng.random() < 0.5:
+            ramp = np.linspace(b0, b1, w, dtype=np.float32)[None, :].repeat(h, 0)
+        else:
+            ramp = np.linspace(b1, b0, h, dtype=np.float32)[:, None].repeat(w, 1)  # bottom nearer
+        bg_d = ramp if rng.random() < 0.5 else ramp[:, ::-1].copy()
+    background = textures.surface_texture(rng, (h, w))
+    if rng.random() < 0.5:
+        background = textures.add_highlights(rng, background, ones, int(rng.integers(3, 10)))
+    layers = [Layer(background, ones, bg_d, "background", opaque=True)]
+    f1 = float(rng.uniform(float(bg_d.max()) + 0.05, 0.85))
+    f0 = float(rng.uniform(f1 + 0.05, 1.0))
+    planes = []
+    for d in (f1, f0):
+        alpha = shapes.random_shape(rng, (h, w), rng.uniform(0.2, 0.35))
+        color = textures.random_texture(rng, (h, w), photo_prob=0.8)
+        layers.append(Layer(color, alpha, np.full((h, w), d, np.float32), "object"))
+        planes.append((alpha, d))
+    scene = Scene(layers, (h, w))
+    focus = float(rng.uniform(0.0, 1.0)) if rng.random() < 0.5 else float(rng.choice([f0, f1, float(bg_d.mean())]))
+    k = float(rng.uniform(*blur_radius_px))
+    out = render(scene, focus, k)
+    segmentation = np.clip(sum((a >= 0.5).astype(np.float32) for a, _ in planes), 0, 1).astype(np.float32)
+    corrupted = corrupt_depth(rng, bg_d, planes, max(1, min(h, w) // 32))
+    return {"image": out.all_in_focus, "depth": out.disparity, "depth_corrupted": corrupted,
+            "focus_depth": _scalar(focus), "blur_radius_px": _scalar(k), "target": out.image,
+            "segmentation": segmentation}
+
+
+# CLI task name -> sampler
+SAMPLERS = {
+    "magnify": magnify_sample,
+    "aperture-stack": aperture_stack,
+    "refocus": focal_stack_sample,
+    "defocus-map": defocus_map_sample,
+    "syndof": syndof_sample,
+    "deeplens": deeplens_sample,
+}
