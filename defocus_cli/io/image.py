@@ -1,0 +1,529 @@
+"""Load and save photographs: JPEG, PNG, TIFF and WebP, 8 and 16 bit, with metadata.
+
+Conventions (every pipeline relies on them):
+
+- :attr:`LoadedImage.rgb` is float32 HxWx3 in [0, 1], **sRGB-encoded**, in display
+  orientation (the EXIF orientation is applied on load).
+- Grayscale inputs are expanded to three equal channels for processing and written back as
+  grayscale (the mean of the three channels).
+- Alpha is kept apart in :attr:`LoadedImage.alpha` (float32 HxW in [0, 1]) and written back
+  untouched.
+- An RGB ICC profile other than sRGB is converted to sRGB on load and back to the original
+  profile on save (LittleCMS through ``PIL.ImageCms``). 8-bit pixels go through LittleCMS
+  directly; 16-bit pixels go through a 52³ lookup table sampled from the same transform with
+  trilinear interpolation (error below 0.5/255, no banding).
+- Palette, CMYK and other modes are converted to RGB(A), with a note in
+  :attr:`LoadedImage.notes`.
+- EXIF is kept (orientation rewritten as 1) and the ICC profile is kept, unless
+  ``strip_metadata`` is set on save.
+- 16-bit colour PNG and TIFF are decoded and encoded with OpenCV (Pillow has no 16-bit RGB
+  mode); PNG metadata is then added as ``iCCP``/``eXIf`` chunks. 16-bit TIFF keeps its ICC
+  profile; its EXIF block is not written (the orientation is already applied).
+
+Example::
+
+    image = load_image("photo.jpg")
+    brighter = image.with_pixels(np.clip(image.rgb * 1.2, 0, 1))
+    save_image(brighter, "photo_bright.jpg", "jpeg", quality=95)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import struct
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+
+from defocus_cli.errors import InputError
+from defocus_cli.io.atomic import atomic_write_bytes
+
+#: Decompression-bomb guard: images with more pixels than this are refused unless the
+#: caller raises the limit (``--max-pixels``). 100 MP covers every camera up to medium format.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+#: Formats this module reads and writes, by their canonical names.
+FORMATS = ("jpeg", "png", "tiff", "webp")
+#: Canonical file extension of each format.
+EXTENSIONS = {"jpeg": "jpg", "png": "png", "tiff": "tif", "webp": "webp"}
+#: Every recognised file extension (lower case, no dot) and its format.
+SUFFIX_FORMATS = {
+    "jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg",
+    "png": "png",
+    "tif": "tiff", "tiff": "tiff",
+    "webp": "webp",
+}
+#: Formats that can hold 16-bit samples.
+SIXTEEN_BIT_FORMATS = ("png", "tiff")
+#: Formats that can hold an alpha channel.
+ALPHA_FORMATS = ("png", "tiff", "webp")
+
+_PIL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "TIFF": "tiff", "WEBP": "webp"}
+_ORIENTATION_TAG = 0x0112
+_ICC_TAG = 34675
+_EXTRA_SAMPLES_TAG = 338
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded photo plus everything needed to write a result back like it.
+
+    Attributes:
+        rgb: float32 HxWx3 in [0, 1], sRGB-encoded, display orientation.
+        alpha: float32 HxW in [0, 1], or None; passed through untouched.
+        bit_depth: 8 or 16, the precision of the source samples.
+        format: 'jpeg' | 'png' | 'tiff' | 'webp', the source's real format.
+        exif: raw EXIF block with orientation set to 1, or None.
+        icc: the source's ICC profile bytes, or None (= sRGB).
+        source: display name for messages ('photo.jpg', or '<stdin>').
+        grayscale: True when the source had one colour channel; saved back as grayscale.
+        icc_converted: True when ``rgb`` was converted from ``icc`` to sRGB, so a save that
+            keeps ``icc`` converts back.
+        notes: conversions the user should hear about (palette, CMYK, ...).
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    format: str = "png"
+    exif: bytes | None = None
+    icc: bytes | None = None
+    source: str = "<image>"
+    grayscale: bool = False
+    icc_converted: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    def with_pixels(self, rgb: np.ndarray) -> LoadedImage:
+        """The same image (metadata, alpha, bit depth) with new float32 sRGB pixels.
+
+        If the new pixels have another size, alpha is resized to match (bilinear).
+        """
+        rgb = np.asarray(rgb, dtype=np.float32)
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"pixels must be HxWx3, got shape {rgb.shape}")
+        alpha = self.alpha
+        if alpha is not None and alpha.shape != rgb.shape[:2]:
+            alpha = cv2.resize(alpha, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return dataclasses.replace(self, rgb=rgb, alpha=alpha)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+@contextlib.contextmanager
+def _pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    # Pillow's own bomb check uses a module global; ours replaces it for the duration.
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _read_source(source: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "<stdin>"
+    path = Path(source)
+    name = str(source)
+    if not path.exists():
+        raise InputError(f"{name}: no such file")
+    if path.is_dir():
+        raise InputError(f"{name}: is a folder (pass --recursive to process folders of photos)")
+    try:
+        return path.read_bytes(), name
+    except OSError as error:
+        raise InputError(f"{name}: cannot read: {error.strerror or error}") from None
+
+
+def _png_bit_depth(data: bytes) -> int:
+    # IHDR is always the first chunk: signature(8) length(4) type(4) width(4) height(4) depth(1).
+    return data[24] if len(data) > 24 else 8
+
+
+def _tiff_bit_depth(image: Image.Image) -> int:
+    bits = image.tag_v2.get(258, (8,))  # BitsPerSample
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return int(max(bits))
+
+
+def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to an HxW or HxWxC array, as a viewer displays it."""
+    if orientation == 2:
+        out = array[:, ::-1]
+    elif orientation == 3:
+        out = array[::-1, ::-1]
+    elif orientation == 4:
+        out = array[::-1]
+    elif orientation == 5:
+        out = np.swapaxes(array, 0, 1)
+    elif orientation == 6:
+        out = np.rot90(array, k=-1)
+    elif orientation == 7:
+        out = np.swapaxes(array, 0, 1)[::-1, ::-1]
+    elif orientation == 8:
+        out = np.rot90(array, k=1)
+    else:
+        out = array
+    return np.ascontiguousarray(out)
+
+
+def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
+    description = ImageCms.getProfileDescription(profile) or ""
+    return "srgb" in description.lower().replace(" ", "").replace("-", "")
+
+
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _cms_float(rgb: np.ndarray, transform: ImageCms.ImageCmsTransform, precise: bool) -> np.ndarray:
+    """Apply an 8-bit RGB->RGB LittleCMS transform to float32 [0,1] pixels.
+
+    ``precise=False``: quantize to 8 bits and transform directly (exact for 8-bit data).
+    ``precise=True``: sample the transform on a 52³ grid (multiples of 5 in 0..255, so the
+    nodes are exact 8-bit values) and interpolate trilinearly, keeping 16-bit smoothness.
+    """
+    if not precise:
+        quantized = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+        out = ImageCms.applyTransform(Image.fromarray(quantized, "RGB"), transform)
+        return np.asarray(out, dtype=np.float32) / 255
+    nodes = 52
+    axis = np.arange(0, 256, 5, dtype=np.uint8)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(nodes * nodes, nodes, 3)
+    table = np.asarray(ImageCms.applyTransform(Image.fromarray(grid, "RGB"), transform), dtype=np.float32)
+    table = table.reshape(nodes, nodes, nodes, 3) / 255
+    flat = np.clip(rgb, 0, 1).reshape(-1, 3)
+    out = np.empty_like(flat)
+    chunk = 1 << 20  # bounded memory on large photos
+    for start in range(0, flat.shape[0], chunk):
+        position = flat[start : start + chunk] * (nodes - 1)
+        low = np.minimum(position.astype(np.int32), nodes - 2)
+        frac = position - low
+        r0, g0, b0 = low[:, 0], low[:, 1], low[:, 2]
+        fr, fg, fb = frac[:, 0:1], frac[:, 1:2], frac[:, 2:3]
+        acc = np.zeros((position.shape[0], 3), dtype=np.float32)
+        for dr, wr in ((0, 1 - fr), (1, fr)):
+            for dg, wg in ((0, 1 - fg), (1, fg)):
+                for db, wb in ((0, 1 - fb), (1, fb)):
+                    acc += wr * wg * wb * table[r0 + dr, g0 + dg, b0 + db]
+        out[start : start + chunk] = acc
+    return out.reshape(rgb.shape)
+
+
+def _decode_16bit(data: bytes, name: str) -> np.ndarray:
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        raise InputError(f"{name}: truncated or corrupt image file")
+    if decoded.dtype != np.uint16:
+        decoded = decoded.astype(np.uint16) * 257 if decoded.dtype == np.uint8 else decoded
+    if decoded.ndim == 3:
+        # OpenCV is BGR(A); we are RGB(A).
+        decoded = decoded[..., [2, 1, 0, 3]] if decoded.shape[2] == 4 else decoded[..., ::-1]
+    return np.ascontiguousarray(decoded)
+
+
+def load_image(source: str | os.PathLike[str] | bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               name: str | None = None) -> LoadedImage:
+    """Decode a photo from a path or from bytes (e.g. stdin).
+
+    Args:
+        source: a file path, or the encoded bytes.
+        max_pixels: refuse images with more pixels (decompression-bomb guard); None or 0
+            disables the guard.
+        name: display name for messages; defaults to the path, or '<stdin>' for bytes.
+
+    Raises:
+        InputError: missing, empty, truncated, non-image, unsupported or oversized input,
+            always with a one-line message that names the input.
+    """
+    data, default_name = _read_source(source)
+    name = name or default_name
+    if not data:
+        raise InputError(f"{name}: empty file")
+    with _pixel_limit(max_pixels):
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return _decode(image, data, name, max_pixels)
+        except InputError:
+            raise
+        except UnidentifiedImageError:
+            raise InputError(f"{name}: not an image, or not a format defocus reads (JPEG, PNG, TIFF, WebP)") from None
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as error:
+            # Pillow reports truncation and corruption through several exception types.
+            detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise InputError(f"{name}: truncated or corrupt image file ({detail})") from None
+
+
+def _decode(image: Image.Image, data: bytes, name: str, max_pixels: int | None) -> LoadedImage:
+    fmt = _PIL_FORMATS.get(image.format or "")
+    if fmt is None:
+        raise InputError(f"{name}: {image.format} images are not supported; use JPEG, PNG, TIFF or WebP")
+    width, height = image.size
+    if max_pixels and width * height > max_pixels:
+        raise InputError(
+            f"{name}: {width}x{height} = {width * height / 1e6:.1f} MP exceeds the "
+            f"{max_pixels / 1e6:.1f} MP limit (decompression-bomb guard); pass --max-pixels to raise it"
+        )
+    notes: list[str] = []
+    exif = image.getexif()
+    orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+    icc = image.info.get("icc_profile") or None
+    mode = image.mode
+
+    bit_depth = 8
+    if fmt == "png" and _png_bit_depth(data) == 16 or fmt == "tiff" and _tiff_bit_depth(image) == 16:
+        bit_depth = 16
+    elif fmt == "tiff" and _tiff_bit_depth(image) > 16:
+        raise InputError(f"{name}: {_tiff_bit_depth(image)}-bit TIFF is not supported; use 8 or 16 bit")
+
+    if bit_depth == 16:
+        image.load()  # full decode also detects truncation that OpenCV may tolerate
+        samples = _decode_16bit(data, name)
+        scale = 65535.0
+    else:
+        image.load()
+        samples, mode_note = _to_standard_mode(image, icc, name)
+        if mode_note:
+            notes.append(mode_note)
+            if mode in ("CMYK",):
+                icc = None  # the CMYK profile does not describe the RGB result
+        scale = 255.0
+    pixels = samples.astype(np.float32) / scale
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    channels = pixels.shape[2]
+    grayscale = channels in (1, 2)
+    alpha = pixels[..., -1].copy() if channels in (2, 4) else None
+    color = pixels[..., :1] if grayscale else pixels[..., :3]
+    rgb = np.repeat(color, 3, axis=2) if grayscale else np.ascontiguousarray(color)
+
+    rgb = _orient(rgb, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+
+    icc_converted = False
+    if icc and not grayscale:
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        except (OSError, ImageCms.PyCMSError):
+            notes.append("unreadable ICC profile ignored (treated as sRGB)")
+            icc = None
+        else:
+            if profile.profile.xcolor_space.strip() == "RGB" and not _is_srgb(profile):
+                transform = ImageCms.buildTransform(profile, _srgb_profile(), "RGB", "RGB")
+                rgb = _cms_float(rgb, transform, precise=bit_depth == 16)
+                icc_converted = True
+
+    exif_bytes: bytes | None = None
+    if len(exif):
+        if _ORIENTATION_TAG in exif:
+            exif[_ORIENTATION_TAG] = 1
+        exif_bytes = exif.tobytes()
+    return LoadedImage(
+        rgb=rgb.astype(np.float32, copy=False), alpha=alpha, bit_depth=bit_depth, format=fmt,
+        exif=exif_bytes, icc=icc, source=name, grayscale=grayscale, icc_converted=icc_converted,
+        notes=tuple(notes),
+    )
+
+
+def _to_standard_mode(image: Image.Image, icc: bytes | None, name: str) -> tuple[np.ndarray, str | None]:
+    """8-bit samples as L, LA, RGB or RGBA (uint8), or 16-bit gray (uint16), plus a note."""
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return np.asarray(image), None
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # Single-channel 16-bit decoded by Pillow (e.g. an 8-bit header claiming otherwise).
+        return np.clip(np.asarray(image, dtype=np.int64), 0, 65535).astype(np.float32) * (255 / 65535), None
+    if mode == "1":
+        return np.asarray(image.convert("L")), None
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in image.info
+        target = "RGBA" if has_alpha else "RGB"
+        return np.asarray(image.convert(target)), f"palette image converted to {target}"
+    if mode == "CMYK":
+        if icc:
+            try:
+                converted = ImageCms.profileToProfile(
+                    image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _srgb_profile(), outputMode="RGB"
+                )
+                return np.asarray(converted), "CMYK image converted to sRGB with its ICC profile"
+            except (OSError, ImageCms.PyCMSError):
+                pass
+        return np.asarray(image.convert("RGB")), "CMYK image converted to RGB"
+    if mode == "F":
+        raise InputError(f"{name}: floating-point images are not supported")
+    return np.asarray(image.convert("RGB")), f"{mode} image converted to RGB"
+
+
+# ------------------------------------------------------------------------------ saving
+
+
+def encode_image(image: LoadedImage, format: str, quality: int = 95, strip_metadata: bool = False) -> tuple[bytes, list[str]]:
+    """Encode ``image`` into ``format`` ('jpeg'|'png'|'tiff'|'webp'); return bytes and notes.
+
+    The bit depth of the source is kept where the format holds it (PNG, TIFF); JPEG and
+    WebP get 8 bits, and JPEG drops alpha (both with a note). ``quality`` (1..100) applies to
+    JPEG and WebP.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    notes: list[str] = []
+    bit_depth = image.bit_depth if format in SIXTEEN_BIT_FORMATS else 8
+    if image.bit_depth == 16 and bit_depth == 8:
+        notes.append(f"16-bit image written as 8-bit {format.upper()}")
+    alpha = image.alpha
+    if alpha is not None and format not in ALPHA_FORMATS:
+        notes.append(f"alpha channel dropped: {format.upper()} has none")
+        alpha = None
+
+    rgb = np.clip(np.nan_to_num(image.rgb, nan=0.0), 0, 1)
+    icc = None if strip_metadata else image.icc
+    exif = None if strip_metadata else image.exif
+    if icc and image.icc_converted:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        transform = ImageCms.buildTransform(_srgb_profile(), profile, "RGB", "RGB")
+        rgb = _cms_float(rgb, transform, precise=bit_depth == 16)
+
+    maximum = 65535 if bit_depth == 16 else 255
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    color = rgb.mean(axis=2, keepdims=True) if image.grayscale else rgb
+    planes = [color] if alpha is None else [color, np.clip(alpha, 0, 1)[..., None]]
+    samples = (np.concatenate(planes, axis=2) * maximum + 0.5).astype(dtype)
+    if samples.shape[2] == 1:
+        samples = samples[..., 0]
+
+    if bit_depth == 16:
+        return _encode_16bit(samples, format, icc, exif), notes
+    return _encode_8bit(samples, format, quality, icc, exif), notes
+
+
+def _encode_8bit(samples: np.ndarray, format: str, quality: int, icc: bytes | None, exif: bytes | None) -> bytes:
+    pil = Image.fromarray(samples)
+    if format == "webp" and pil.mode in ("L", "LA"):
+        pil = pil.convert("RGBA" if pil.mode == "LA" else "RGB")  # WebP has no gray mode
+    options: dict[str, object] = {}
+    if icc:
+        options["icc_profile"] = icc
+    if exif:
+        options["exif"] = exif
+    if format == "jpeg":
+        # 4:4:4 chroma at high quality: the result keeps the colour detail of the source.
+        options.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=True)
+    elif format == "webp":
+        # quality 100 means lossless: lossy WebP always subsamples chroma.
+        options.update(quality=quality, method=4, lossless=quality >= 100)
+    elif format == "png":
+        options.update(compress_level=6)
+    elif format == "tiff":
+        options.update(compression="tiff_adobe_deflate")
+    buffer = io.BytesIO()
+    pil.save(buffer, format=format.upper(), **options)
+    return buffer.getvalue()
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _encode_16bit(samples: np.ndarray, format: str, icc: bytes | None, exif: bytes | None) -> bytes:
+    bgr = samples
+    if samples.ndim == 3:
+        bgr = samples[..., [2, 1, 0, 3]] if samples.shape[2] == 4 else samples[..., ::-1]
+    bgr = np.ascontiguousarray(bgr)
+    if format == "png":
+        ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+        data = encoded.tobytes()
+        extra = b""
+        if icc:
+            extra += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
+        if exif:
+            extra += _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
+        # Metadata chunks go right after IHDR (8-byte signature + 25-byte IHDR chunk).
+        data = data[:33] + extra + data[33:]
+    else:
+        ok, encoded = cv2.imencode(".tiff", bgr, [cv2.IMWRITE_TIFF_COMPRESSION, 8])
+        data = encoded.tobytes()
+        if samples.ndim == 3 and samples.shape[2] == 4:
+            # ExtraSamples = 2 (unassociated alpha); OpenCV leaves it out and readers complain.
+            order = "<" if data[:2] == b"II" else ">"
+            data = _tiff_add_tag(data, _EXTRA_SAMPLES_TAG, 3, struct.pack(order + "H", 2), 1)
+        if icc:
+            data = _tiff_add_tag(data, _ICC_TAG, 7, icc)
+    if not ok:
+        raise InputError(f"could not encode a 16-bit {format.upper()}")
+    return data
+
+
+def _tiff_add_tag(data: bytes, tag: int, field_type: int, payload: bytes, count_of_values: int | None = None) -> bytes:
+    """Add one tag to the first IFD of a classic TIFF, by rewriting that IFD at the end.
+
+    ``payload`` is the tag's value already packed in the file's byte order; ``count_of_values``
+    defaults to its length (right for BYTE/UNDEFINED tags).
+    """
+    order = "<" if data[:2] == b"II" else ">"
+    count_of_values = len(payload) if count_of_values is None else count_of_values
+    (ifd_offset,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[ifd_offset : ifd_offset + 2])
+    entries = [data[ifd_offset + 2 + 12 * i : ifd_offset + 14 + 12 * i] for i in range(count)]
+    (next_ifd,) = struct.unpack(order + "I", data[ifd_offset + 2 + 12 * count : ifd_offset + 6 + 12 * count])
+    body = bytearray(data)
+    if len(body) % 2:
+        body += b"\x00"  # TIFF offsets are word-aligned
+    if len(payload) <= 4:  # small values live inside the entry itself
+        entry = struct.pack(order + "HHI", tag, field_type, count_of_values) + payload.ljust(4, b"\x00")
+    else:
+        payload_offset = len(body)
+        body += payload
+        if len(body) % 2:
+            body += b"\x00"
+        entry = struct.pack(order + "HHII", tag, field_type, count_of_values, payload_offset)
+    entries = sorted([*entries, entry], key=lambda raw: struct.unpack(order + "H", raw[:2])[0])
+    new_ifd_offset = len(body)
+    body += struct.pack(order + "H", len(entries)) + b"".join(entries) + struct.pack(order + "I", next_ifd)
+    body[4:8] = struct.pack(order + "I", new_ifd_offset)
+    return bytes(body)
+
+
+def save_image(image: LoadedImage, destination: str | os.PathLike[str] | BinaryIO, format: str,
+               quality: int = 95, strip_metadata: bool = False) -> list[str]:
+    """Encode ``image`` and write it to a path (atomically) or a binary stream; return notes.
+
+    Args:
+        image: pixels and metadata, usually ``loaded.with_pixels(result)``.
+        destination: a file path (written through a temp file + ``os.replace``), or a
+            binary stream such as ``sys.stdout.buffer``.
+        format: 'jpeg' | 'png' | 'tiff' | 'webp'.
+        quality: 1..100, for JPEG and WebP.
+        strip_metadata: drop EXIF and ICC (pixels are then left in sRGB).
+    """
+    data, notes = encode_image(image, format, quality=quality, strip_metadata=strip_metadata)
+    if hasattr(destination, "write"):
+        destination.write(data)  # type: ignore[union-attr]
+        destination.flush()  # type: ignore[union-attr]
+    else:
+        atomic_write_bytes(destination, data)  # type: ignore[arg-type]
+    return notes
+
+
+# Truncated JPEGs otherwise decode silently with a grey bottom; we want a clear error.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
