@@ -174,11 +174,13 @@ def render(scene: Scene, focus_disparity: float, blur_radius_px: float, *, cell_
         front = layer.alpha >= 0.5
         disparity[front] = layer.disparity[front]
         y0, y1, x0, x1 = box
-        border = cv2.BORDER_REFLECT_101 if layer.opaque else cv2.BORDER_CONSTANT
+        # the scene goes on beyond the frame: a ground plane or an object cut by the border
+        # must not fade to transparent in the side views
+        border = cv2.BORDER_REFLECT_101
         acc: dict[int, np.ndarray] = {}
         for s, weight in plan:
             src = premult if weight is None else premult * weight[..., None]
-            padded = cv2.copyMakeBorder(src, pad, pad, pad, pad, border, value=0)
+            padded = cv2.copyMakeBorder(src, pad, pad, pad, pad, border)
             kernels, frac = _cell_kernels(int(round(s * _QUANT)), grid)
             fractions[:] = frac
             for ck in kernels:

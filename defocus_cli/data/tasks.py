@@ -58,7 +58,7 @@ def _scalar(value: float) -> np.ndarray:
 
 def _pick_focus(rng: np.random.Generator, scene: Scene, subject_prob: float = 0.6) -> float:
     """Focus on an object layer (a subject, as a photographer would) or anywhere in depth."""
-    objects = [layer for layer in scene.layers if layer.name == "object"]
+    objects = [layer for layer in scene.layers if layer.name in ("object", "flower")]
     if objects and rng.random() < subject_prob:
         return float(objects[int(rng.integers(0, len(objects)))].disparity.flat[0])
     lo, hi = scene.disparity_range()
