@@ -1,0 +1,121 @@
+"""Task samplers: the shared key/shape contract and each task's physics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from defocus_cli.data import tasks
+
+S = 32
+
+
+def _check(out: dict[str, np.ndarray]) -> None:
+    for key, value in out.items():
+        assert isinstance(value, np.ndarray), key
+        assert value.dtype == np.float32, key
+        assert np.all(np.isfinite(value)), key
+
+
+def test_magnify_sample_contract_and_m_one_is_identity() -> None:
+    out = tasks.magnify_sample(4, S, m=1.0)
+    _check(out)
+    assert out["narrow"].shape == (S, S, 3) and out["disparity"].shape == (S, S)
+    np.testing.assert_array_equal(out["wide"], out["narrow"])
+    assert float(out["m"]) == 1.0
+    with pytest.raises(ValueError, match=r"\[1, 4\]"):
+        tasks.magnify_sample(4, S, m=5.0)
+
+
+def test_magnify_wide_has_more_blur_where_defocused() -> None:
+    out = tasks.magnify_sample(9, 48, m=3.0, blur_radius_px=(2.5, 2.5))
+    defocused = np.abs(out["coc_radius_px"]) > 0.5
+    assert defocused.sum() > 100
+
+    def grad(img: np.ndarray) -> np.ndarray:
+        return np.abs(np.diff(img.mean(2), axis=1))[:, :-1][defocused[:, :-2]]
+
+    assert grad(out["wide"]).mean() < grad(out["narrow"]).mean()
+    same = tasks.magnify_sample(9, 48, m=3.0, blur_radius_px=(2.5, 2.5))
+    np.testing.assert_array_equal(same["wide"], out["wide"])
+
+
+def test_aperture_stack_has_m_2_3_4() -> None:
+    out = tasks.aperture_stack(1, S)
+    _check(out)
+    assert out["wide"].shape == (3, S, S, 3)
+    np.testing.assert_array_equal(out["m"], [2, 3, 4])
+
+
+def test_focal_stack_is_ordered_near_to_far() -> None:
+    out = tasks.focal_stack_sample(2, S)
+    _check(out)
+    f = out["focus_disparities"]
+    assert out["slices"].shape == (10, S, S, 3) and f.shape == (10,)
+    assert np.all(np.diff(f) < 0)
+    assert f[0] == pytest.approx(out["disparity"].max()) and f[-1] == pytest.approx(out["disparity"].min())
+    near = out["disparity"] >= f[0] - 1e-6
+    far = out["disparity"] <= f[-1] + 1e-6
+    err = [np.abs(s - out["all_in_focus"]) for s in out["slices"]]
+    assert err[0][near].mean() < err[-1][near].mean()
+    assert err[-1][far].mean() < err[0][far].mean()
+
+
+def test_defocus_map_sample_is_unsigned_coc() -> None:
+    out = tasks.defocus_map_sample(3, S)
+    _check(out)
+    assert out["coc_radius_px"].min() >= 0
+    np.testing.assert_allclose(out["coc_radius_px"], np.abs(out["coc_signed_px"]))
+    assert out["coc_radius_px"].max() <= 10.0 + 1e-4
+
+
+def test_syndof_sample_labels_and_sampling() -> None:
+    out = tasks.syndof_sample(5, S)
+    _check(out)
+    k, f = float(out["blur_radius_px"]), float(out["focus_disparity"])
+    np.testing.assert_allclose(out["coc_radius_px"], k * np.abs(out["disparity"] - f), atol=1e-5)
+    assert out["coc_radius_px"].max() <= 10.0 + 1e-4
+    d = out["disparity"]
+    assert d.min() - 1e-6 <= f <= d.max() + 1e-6
+
+
+def test_syndof_from_rgbd_pair_crops_and_keeps_focus_sharp() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.random((40, 50, 3)).astype(np.float32)
+    depth = np.full((40, 50), 0.5, np.float32)
+    out = tasks.syndof_sample(1, (24, 30), image=image, disparity=depth)
+    assert out["image"].shape == (24, 30, 3)
+    np.testing.assert_allclose(out["image"], out["sharp"], atol=2e-6)  # one depth: always in focus
+    with pytest.raises(ValueError, match="disparity"):
+        tasks.syndof_sample(1, 8, image=image, disparity=depth[:10])
+
+
+def test_layered_gaussian_blur_blurs_out_of_focus_layer_only() -> None:
+    image = np.zeros((32, 32, 3), np.float32)
+    image[:, ::2] = 1.0
+    disp = np.zeros((32, 32), np.float32)
+    disp[:, 16:] = 1.0
+    out = tasks.layered_gaussian_blur(image, disp, 1.0, 8.0)
+    np.testing.assert_allclose(out[:, 20:], image[:, 20:], atol=1e-6)
+    assert np.ptp(out[8:24, 2:10]) < 0.1
+
+
+def test_deeplens_sample_contract() -> None:
+    out = tasks.deeplens_sample(6, S)
+    _check(out)
+    assert set(out) >= {"image", "depth", "depth_corrupted", "focus_depth", "blur_radius_px", "target", "segmentation"}
+    assert set(np.unique(out["segmentation"])) <= {0.0, 1.0}
+    fg = out["segmentation"] > 0
+    assert out["depth"][fg].min() > out["depth"][~fg].max()  # both planes stand in front of the background
+    assert not np.array_equal(out["depth_corrupted"], out["depth"])
+    assert np.mean(out["depth_corrupted"] != out["depth"]) < 0.3  # corrupted near edges only
+
+
+def test_samplers_are_deterministic_per_seed_and_index() -> None:
+    for name, fn in tasks.SAMPLERS.items():
+        if name in ("refocus", "aperture-stack"):
+            continue
+        a, b, c = fn((7, 0), 16), fn((7, 0), 16), fn((7, 1), 16)
+        first = next(iter(a))
+        np.testing.assert_array_equal(a[first], b[first])
+        assert not np.array_equal(a[first], c[first]), name
