@@ -69,8 +69,10 @@ class TensorSpec:
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("a tensor needs a name")
-        if not self.layout or not set(self.layout) <= set("NCHWD") or len(set(self.layout)) != len(
-            self.layout
+        if (
+            not self.layout
+            or not set(self.layout) <= set("NCHWD")
+            or len(set(self.layout)) != len(self.layout)
         ):
             raise ValueError(f"tensor {self.name!r}: bad layout {self.layout!r} (axes from NCHWD)")
         if self.channels is not None and ("C" not in self.layout or self.channels < 1):
@@ -309,6 +311,7 @@ def add_manifest_entry(spec: ModelSpec, path: Path | str | None = None) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _REGISTRY.pop(target, None)  # the next get_registry() sees the new entry
     return target
 
 

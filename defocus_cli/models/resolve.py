@@ -198,7 +198,9 @@ def hub_download(spec: ModelSpec, *, progress: bool = True) -> Path:
         path = huggingface_hub.hf_hub_download(
             spec.hub_repo, spec.hub_filename, revision=spec.revision
         )
-    except Exception as error:  # the hub raises many types (HTTP, network, offline); all mean "unavailable"
+    except (
+        Exception
+    ) as error:  # the hub raises many types (HTTP, network, offline); all mean "unavailable"
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WeightsError(
             f"could not download model {spec.name!r} from {spec.hub_repo}@{spec.revision[:12]}: "
@@ -226,9 +228,7 @@ def _resolve_hub(spec: ModelSpec, *, offline: bool, progress: bool) -> ResolvedM
     return ResolvedModel(path, spec, sha, "download", verified)
 
 
-def resolve_spec(
-    spec: ModelSpec, *, offline: bool = False, progress: bool = True
-) -> ResolvedModel:
+def resolve_spec(spec: ModelSpec, *, offline: bool = False, progress: bool = True) -> ResolvedModel:
     """Resolve a registered spec: bundled ``weights/``, then the hub cache, then a download."""
     if spec.file is not None:
         bundled = bundled_weights_dir() / spec.file
@@ -263,9 +263,7 @@ def resolve_model(
         return resolve_spec(registry.default_model(task), offline=offline, progress=progress)
     if model.startswith(HF_SCHEME):
         uri = parse_hf_uri(model)
-        matches = [
-            s for s in registry if s.hub_repo == uri.repo and s.hub_filename == uri.filename
-        ]
+        matches = [s for s in registry if s.hub_repo == uri.repo and s.hub_filename == uri.filename]
         revision = uri.revision
         if matches and (revision is None or revision == matches[0].revision):
             return _resolve_hub(matches[0], offline=offline, progress=progress)

@@ -102,7 +102,10 @@ def check_contract(inputs: list[Any], outputs: list[Any], spec: ModelSpec, path:
     """Compare a session's inputs/outputs (``NodeArg``s: ``.name``, ``.shape``) with the spec;
     a mismatch raises :class:`WeightsError` naming what differs. An empty list in the spec
     means no contract (a user's own model)."""
-    for kind, declared, actual in (("input", spec.inputs, inputs), ("output", spec.outputs, outputs)):
+    for kind, declared, actual in (
+        ("input", spec.inputs, inputs),
+        ("output", spec.outputs, outputs),
+    ):
         if not declared:
             continue
         by_name = {arg.name: arg for arg in actual}
@@ -121,7 +124,9 @@ def check_contract(inputs: list[Any], outputs: list[Any], spec: ModelSpec, path:
             )
 
 
-def _check_tensor(kind: str, tensor: TensorSpec, shape: list[Any], spec: ModelSpec, path: Path) -> None:
+def _check_tensor(
+    kind: str, tensor: TensorSpec, shape: list[Any], spec: ModelSpec, path: Path
+) -> None:
     if len(shape) != tensor.rank:
         raise WeightsError(
             f"{path.name} does not match model {spec.name!r}: {kind} {tensor.name!r} has rank "
@@ -184,7 +189,9 @@ def create_session(
         options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: provider fallbacks are reported by us
     try:
-        session = ort.InferenceSession(str(resolved.path), sess_options=options, providers=providers)
+        session = ort.InferenceSession(
+            str(resolved.path), sess_options=options, providers=providers
+        )
     except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WeightsError(f"cannot load model {resolved.path.name}: {first}") from None
