@@ -1,0 +1,358 @@
+"""DMENet (seed 002): defocus-map estimation with domain adaptation, as a trainable system.
+
+Networks B, D, C, S (:mod:`defocus_cli.training.nets.dmenet`) are trained jointly (Eqs. 3,
+4): each step first updates D on detached ``B_last`` features (synthetic z = 1, real
+z = 0), then B and S together with D frozen.
+
+Data:
+
+* synthetic labelled D_S: SYNDOF-style samples (``defocus_cli.data.tasks.syndof_sample``)
+  generated on the fly, or a SYNDOF folder (``data.dir``); the label is the CoC radius in
+  px of the input image;
+* real unlabelled D_R (``data.real_dir``, a folder of photos) switches on domain
+  adaptation (L_D, L_adv);
+* CUHK-style D_B (``data.cuhk_dir``: images + binary blur masks) switches on domain
+  adaptation and sharpness calibration (L_S); its images also count as real for D.
+
+Schedule (§5.1): Adam, lr 1e-4, multiplied by 0.8 every 20 epochs, batch 4. On on-the-fly
+data an "epoch" is ``model.epoch_size`` samples (default 8231, the size of SYNDOF), so the
+lr drops every ``20 * ceil(epoch_size / batch_size)`` steps.
+
+Without ``model.vgg19`` (``--vgg19 FILE``, a torchvision VGG19 state dict) B's encoder
+starts from random weights and L_C uses the documented substitute, a 3-scale L1 + SSIM on
+the maps; ``notes`` record which.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from defocus_cli.errors import UsageError
+from defocus_cli.models.registry import TensorSpec
+from defocus_cli.training.datasets import UNBOUNDED, NpzFolderDataset, SyntheticDataset, to_tensor
+from defocus_cli.training.losses.dmenet import (
+    DMENetWeights,
+    adversarial_loss,
+    blur_map_loss,
+    content_loss,
+    discriminator_loss,
+    sharpness_loss,
+)
+from defocus_cli.training.nets.dmenet import (
+    STRIDE,
+    BlurNet,
+    ContentNet,
+    DomainDiscriminator,
+    RadiusInference,
+    SharpnessNet,
+    load_vgg19_features,
+)
+from defocus_cli.training.systems import register_system
+from defocus_cli.training.template import (
+    Batch,
+    Config,
+    ExportContract,
+    TrainingSystem,
+    set_requires_grad,
+)
+
+
+@dataclass(frozen=True)
+class DMENetModelConfig:
+    """The ``model`` section of a DMENet run."""
+
+    width: int = 16
+    convs: tuple[int, ...] = (1, 1, 2, 2, 2)
+    refine_blocks: int = 1
+    d_width: int = 16
+    s_widths: tuple[int, ...] = (16, 16)
+    radius_scale_px: float = 8.0
+    max_coc_radius_px: float = 10.0
+    lr_decay: float = 0.8
+    decay_every_epochs: int = 20
+    epoch_size: int = 8231
+    weights: DMENetWeights = field(default_factory=DMENetWeights)
+    vgg19: str | None = None
+
+    @classmethod
+    def from_dict(cls, model: dict[str, Any]) -> DMENetModelConfig:
+        """Validate a ``model`` dict; unknown keys are usage errors."""
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(model) - allowed)
+        if unknown:
+            raise UsageError(f"unknown dmenet model config keys: {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
+        values = dict(model)
+        if isinstance(values.get("weights"), dict):
+            wkeys = {f.name for f in fields(DMENetWeights)}
+            bad = sorted(set(values["weights"]) - wkeys)
+            if bad:
+                raise UsageError(f"unknown dmenet loss weights: {', '.join(bad)} (known: {', '.join(sorted(wkeys))})")
+            values["weights"] = DMENetWeights(**values["weights"])
+        for key in ("convs", "s_widths"):
+            if key in values:
+                values[key] = tuple(int(v) for v in values[key])
+        return cls(**values)
+
+
+_WIDTHS: dict[str, dict[str, Any]] = {
+    # the paper's B is VGG19 at full width (its encoder is initialised from ImageNet VGG19)
+    "paper": {"width": 64, "convs": [2, 2, 4, 4, 4], "refine_blocks": 2, "d_width": 64, "s_widths": [64, 64, 64]},
+    "cpu": {"width": 16, "convs": [1, 1, 2, 2, 2], "refine_blocks": 1, "d_width": 16, "s_widths": [16, 16]},
+    "tiny": {"width": 4, "convs": [1, 1, 1, 1, 1], "refine_blocks": 1, "d_width": 4, "s_widths": [4]},
+}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+_CROPS = {"paper": [256, 256], "cpu": [96, 96], "tiny": [32, 32]}
+
+
+def lr_factor(step: int, steps_per_epoch: int, decay: float = 0.8, every_epochs: int = 20) -> float:
+    """Multiplier of the initial lr at ``step``: ``decay ** (epoch // every_epochs)``."""
+    epoch = step // max(1, steps_per_epoch)
+    return decay ** (epoch // every_epochs)
+
+
+def _read_rgb(path: str) -> np.ndarray:
+    from defocus_cli.io.image import load_image
+
+    return load_image(path).rgb
+
+
+def _fit_crop(rng: np.random.Generator, arrays: list[np.ndarray], crop: tuple[int, int]) -> list[np.ndarray]:
+    """A shared random crop; images smaller than the crop are first resized up to cover it."""
+    from defocus_cli.data.tasks import random_crop
+
+    return random_crop(rng, arrays, crop)
+
+
+def folder_images(folder: str) -> list[str]:
+    """Sorted image files under ``folder`` (recursive); an empty or missing folder is a usage error."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise UsageError(f"image folder {root} does not exist")
+    files = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UsageError(f"image folder {root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def real_sampler(folder: str) -> Callable[[np.random.Generator, tuple[int, int]], np.ndarray]:
+    """Draw a random crop of a random photo of ``folder`` (D_R: real defocused, unlabelled)."""
+    files = folder_images(folder)
+
+    def draw(rng: np.random.Generator, crop: tuple[int, int]) -> np.ndarray:
+        return _fit_crop(rng, [_read_rgb(files[int(rng.integers(len(files)))])], crop)[0]
+
+    return draw
+
+
+def cuhk_sampler(folder: str) -> Callable[[np.random.Generator, tuple[int, int]], tuple[np.ndarray, np.ndarray]]:
+    """Draw a random crop of a CUHK-style pair (D_B): image and binary mask, 1 = blurred.
+
+    Uses :func:`defocus_cli.data.readers.read_cuhk` (image + mask pairs of the CUHK blur
+    detection dataset).
+    """
+    from defocus_cli.data import readers
+
+    pairs = readers.read_cuhk(folder)
+
+    def draw(rng: np.random.Generator, crop: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        image, blurred = pairs[int(rng.integers(len(pairs)))]
+        image, blurred = _fit_crop(rng, [np.asarray(image, np.float32), np.asarray(blurred, np.float32)], crop)
+        return image, (blurred >= 0.5).astype(np.float32)
+
+    return draw
+
+
+@register_system
+class DMENetSystem(TrainingSystem):
+    """DMENet (B, D, C, S). Exported graph: B alone, image -> CoC radius px (§4.1: test uses B)."""
+
+    name = "dmenet"
+    task = "defocus-map"
+    stride = STRIDE
+
+    @classmethod
+    def default_config(cls, width: str = "cpu") -> Config:
+        if width not in _WIDTHS:
+            raise UsageError(f"unknown width preset {width!r} (one of {', '.join(_WIDTHS)})")
+        model = asdict(DMENetModelConfig())
+        model.update(_WIDTHS[width])
+        model["convs"], model["s_widths"] = list(model["convs"]), list(model["s_widths"])
+        return {
+            "model": model,
+            "data": {"crop": list(_CROPS[width]), "real_dir": None, "cuhk_dir": None},
+            # §5.1: Adam (default betas), lr 1e-4, batch 4
+            "train": {"batch_size": 2 if width == "tiny" else 4, "lr": 1e-4, "betas": [0.9, 0.999]},
+        }
+
+    def build(self) -> None:
+        cfg = DMENetModelConfig.from_dict(self.model_config)
+        self.cfg = cfg
+        data = self.config.get("data", {})
+        self.use_domain = bool(data.get("real_dir") or data.get("cuhk_dir"))
+        self.use_sharpness = bool(data.get("cuhk_dir"))
+        self.blur = BlurNet(cfg.width, cfg.convs, cfg.refine_blocks, cfg.radius_scale_px)
+        self.content: ContentNet | None = None
+        if cfg.vgg19:
+            load_vgg19_features(self.blur.features, cfg.vgg19)
+            self.content = ContentNet(cfg.width, cfg.convs)
+            load_vgg19_features(self.content.features, cfg.vgg19)
+            self.notes["content_network"] = "VGG19 relu4_4 from --vgg19 (Eq. 9)"
+            self.notes["encoder_init"] = "VGG19 ImageNet weights from --vgg19"
+        else:
+            self.notes["content_network"] = "substitute: 3-scale L1 + SSIM on the maps (no --vgg19)"
+            self.notes["encoder_init"] = "random (no --vgg19)"
+        self.notes["domain_adaptation"] = "on" if self.use_domain else "off (no data.real_dir / data.cuhk_dir)"
+        self.notes["sharpness_calibration"] = "on" if self.use_sharpness else "off (no data.cuhk_dir)"
+        self.notes["output"] = "coc_radius_px: CoC radius in px of the input; DMENet sigma = radius / 2"
+        self.discriminator = DomainDiscriminator(self.blur.last_channels, cfg.d_width)
+        self.sharpness = SharpnessNet(cfg.s_widths)
+        lr = float(self.train_config.get("lr", 1e-4))
+        betas = tuple(self.train_config.get("betas", (0.9, 0.999)))
+        batch = int(self.train_config.get("batch_size", 4))
+        self.steps_per_epoch = max(1, math.ceil(cfg.epoch_size / batch))
+        opt_g = torch.optim.Adam([*self.blur.parameters(), *self.sharpness.parameters()], lr=lr, betas=betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
+        self.optimizers = {"g": opt_g, "d": opt_d}
+        spe, decay, every = self.steps_per_epoch, cfg.lr_decay, cfg.decay_every_epochs
+        self.schedulers = {
+            k: torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(s, spe, decay, every))
+            for k, o in self.optimizers.items()
+        }
+        self.inputs: Batch = {}
+        self.pred: torch.Tensor | None = None
+
+    def set_input(self, batch: Batch) -> None:
+        for key in ("image", "coc_radius_px"):
+            if key not in batch:
+                raise KeyError(f"a dmenet batch needs {key!r}")
+        self.inputs = {k: v.to(self.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        h, w = self.inputs["image"].shape[-2:]
+        if h % STRIDE or w % STRIDE:
+            raise UsageError(f"dmenet training crops must be multiples of {STRIDE}, got {h}x{w}")
+
+    def optimize_parameters(self, step: int) -> dict[str, float]:
+        w, x, scale = self.cfg.weights, self.inputs, self.cfg.radius_scale_px
+        out_s = self.blur(x["image"])
+        out_r = self.blur(x["real_image"]) if "real_image" in x else None
+        out_b = self.blur(x["cuhk_image"]) if "cuhk_image" in x else None
+        reals = [o for o in (out_r, out_b) if o is not None]
+        logs: dict[str, float] = {}
+
+        if reals:  # Eq. 4: D separates synthetic (1) from real (0) features; only D learns here
+            set_requires_grad(self.discriminator, True)
+            l_real = torch.stack(
+                [discriminator_loss(self.discriminator(o.last_features.detach()), synthetic=False) for o in reals]
+            ).mean()
+            l_syn = discriminator_loss(self.discriminator(out_s.last_features.detach()), synthetic=True)
+            l_d = w.domain * (l_syn + l_real)
+            self.optimizers["d"].zero_grad(set_to_none=True)
+            l_d.backward()
+            self.step(self.optimizers["d"])
+            logs["L_d"] = l_d.item()
+
+        # Eq. 3, with D frozen
+        set_requires_grad(self.discriminator, False)
+        l_b, l_aux = blur_map_loss(out_s, x["coc_radius_px"], scale, w.aux)
+        l_c = content_loss(out_s.radius_px / scale, x["coc_radius_px"] / scale, self.content)
+        l_g = l_b + w.content * l_c
+        logs.update(L_B=l_b.item(), L_aux=l_aux.item(), L_C=l_c.item())
+        if out_r is not None:
+            l_adv_r = adversarial_loss(self.discriminator(out_r.last_features))
+            l_g = l_g + w.adv * l_adv_r
+            logs["L_adv_R"] = l_adv_r.item()
+        if out_b is not None:
+            l_adv_b = adversarial_loss(self.discriminator(out_b.last_features))
+            l_s = sharpness_loss(self.sharpness(out_b.radius_px / scale), x["cuhk_blurred"])
+            l_g = l_g + w.adv * l_adv_b + w.sharpness * l_s
+            logs.update(L_adv_B=l_adv_b.item(), L_S=l_s.item())
+        self.optimizers["g"].zero_grad(set_to_none=True)
+        l_g.backward()
+        self.step(self.optimizers["g"])
+        set_requires_grad(self.discriminator, True)
+        self.pred = out_s.radius_px.detach()
+        logs["L_g"] = l_g.item()
+        return logs
+
+    def visuals(self) -> dict[str, torch.Tensor]:
+        top = self.cfg.max_coc_radius_px
+        out = {"input": self.inputs["image"], "target": (self.inputs["coc_radius_px"] / top).clamp(0, 1)}
+        if self.pred is not None:
+            out["output"] = (self.pred / top).clamp(0, 1)
+        return out
+
+    @torch.no_grad()
+    def validation_metrics(self, batch: Batch) -> dict[str, float]:
+        """MSE / MAE of the radius map (px^2, px), and MAE of sigma = radius / 2 (px)."""
+        was_training = self.training
+        self.eval()
+        try:
+            pred = RadiusInference(self.blur)(batch["image"].to(self.device))
+        finally:
+            self.train(was_training)
+        err = pred - batch["coc_radius_px"].to(self.device)
+        return {"mse_px2": float((err**2).mean()), "mae_px": float(err.abs().mean()), "sigma_mae_px": float(err.abs().mean() / 2)}
+
+    def inference_module(self) -> nn.Module:
+        return RadiusInference(self.blur)
+
+    def export_contract(self) -> ExportContract:
+        return ExportContract(
+            inputs=(TensorSpec("image"),),
+            outputs=(TensorSpec("coc_radius_px", "NCHW", 1),),
+            example=lambda h, w: (torch.rand(1, 3, h, w),),
+            preprocessing="srgb01",
+            extra={
+                "units": "CoC radius in px of the input image (disc PSF); DMENet sigma = radius / 2",
+                "training_max_coc_radius_px": self.cfg.max_coc_radius_px,
+                "resolution_note": "radius scales with the image: run at the training scale or rescale",
+            },
+        )
+
+    @classmethod
+    def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
+        """SYNDOF-style items (``image``, ``coc_radius_px``), plus ``real_image`` and
+        ``cuhk_image``/``cuhk_blurred`` in the train split when those folders are given."""
+        data, model = config.get("data", {}), config.get("model", {})
+        crop = tuple(data.get("crop") or _CROPS["cpu"])
+        if split != "train" and data.get("val_crop"):
+            crop = tuple(data["val_crop"])
+        max_radius = float(model.get("max_coc_radius_px", 10.0))
+        real = cuhk = None
+        if split == "train":
+            real = real_sampler(data["real_dir"]) if data.get("real_dir") else None
+            cuhk = cuhk_sampler(data["cuhk_dir"]) if data.get("cuhk_dir") else None
+
+        def transform(sample: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+            if tuple(sample["image"].shape[:2]) != crop:
+                sample = dict(zip(("image", "coc_radius_px"), _fit_crop(rng, [sample["image"], sample["coc_radius_px"]], crop), strict=True))
+            item = {"image": to_tensor(sample["image"]), "coc_radius_px": to_tensor(sample["coc_radius_px"])}
+            if real is not None:
+                item["real_image"] = to_tensor(real(rng, crop))
+            if cuhk is not None:
+                image, blurred = cuhk(rng, crop)
+                item["cuhk_image"], item["cuhk_blurred"] = to_tensor(image), to_tensor(blurred)
+            return item
+
+        if data.get("dir"):
+            # a folder of pre-generated samples (``defocus data synth syndof``)
+            return NpzFolderDataset(data["dir"], ("image", "coc_radius_px"), seed=int(data.get("seed", 0)), split=split, transform=transform)
+        from defocus_cli.data.tasks import syndof_sample
+
+        length = UNBOUNDED if split == "train" else int(data.get("val_samples", 16))
+        return SyntheticDataset(
+            lambda rng: syndof_sample(rng, crop, max_coc_radius_px=max_radius),
+            seed=int(data.get("seed", 0)), split=split, length=length, transform=transform,
+        )
+
+
+def resolved_model_config(model: dict[str, Any]) -> dict[str, Any]:
+    """The ``model`` section with every default filled in (for the saved config)."""
+    return asdict(DMENetModelConfig.from_dict(model))
