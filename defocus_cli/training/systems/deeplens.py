@@ -1,0 +1,363 @@
+"""DeepLens (seeds 003, 004) as two trainable systems: ``deeplens-depth`` and ``deeplens-blur``.
+
+The paper trains the modules piece-wise (§1): depth on RGB-D data with the auxiliary
+foreground segmentation (Eq. 1); lens blur and guided upsampling jointly on synthetic
+3-plane composites with the normalized loss (Eqs. 5, 6), fed *corrupted* depth (§4.2,
+Table 3: as good as predicted depth, without a second depth network).
+
+Conventions: images sRGB [0, 1]; depth normalized inverse depth [0, 1], 1 = nearest; the
+lens-blur input is the signed depth ``alpha * (D - d_f)`` with ``alpha = K / K_max``, ``K``
+the sample's blur radius (px per unit of D at the training resolution) and ``K_max =
+max_blur_radius_px`` the largest aperture (§3.2.2). The optimiser (the paper says only
+"stochastic gradient solver") is Adam at lr 1e-4.
+
+Without ``model.resnet50`` (``--resnet50 FILE``, a torchvision ResNet-50 state dict) the
+depth encoder starts from random weights (the documented substitute); ``notes`` record which.
+
+Data: ``defocus_cli.data.tasks.deeplens_sample`` on the fly (3-plane composites with depth,
+corrupted depth, segmentation and the light-field shallow-DoF target), or a folder of
+pre-generated ``.npz`` samples (``data.dir``). The depth system also reads a generic RGB-D
+folder through ``defocus_cli.data.readers`` when ``data.dir`` holds images instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from defocus_cli.errors import UsageError
+from defocus_cli.models.registry import TensorSpec
+from defocus_cli.training.datasets import UNBOUNDED, NpzFolderDataset, SyntheticDataset, to_tensor
+from defocus_cli.training.losses.deeplens import ALPHA, depth_loss, lens_blur_loss
+from defocus_cli.training.nets.deeplens import DeepLensRenderer, DepthNet, normalize_minmax
+from defocus_cli.training.nets.resnet import load_resnet50_weights
+from defocus_cli.training.systems import register_system
+from defocus_cli.training.template import Batch, Config, ExportContract, TrainingSystem
+
+
+@dataclass(frozen=True)
+class DepthModelConfig:
+    """The ``model`` section of a ``deeplens-depth`` run."""
+
+    width: int = 16
+    blocks: tuple[int, ...] = (1, 2, 2)
+    decoder_ch: tuple[int, ...] = (64, 32, 16)
+    head_ch: int = 16
+    bins: tuple[int, ...] = (1, 2, 4, 8)
+    gamma: float = 1.0
+    normalize: bool = True
+    resnet50: str | None = None
+
+
+@dataclass(frozen=True)
+class BlurModelConfig:
+    """The ``model`` section of a ``deeplens-blur`` run (lens blur + guided upsampling)."""
+
+    feature_width: int = 8  # c = 4 x 8 = 32, the paper's choice (Fig. 12)
+    kernel_width: int = 32
+    kernel_layers: int = 4
+    upsampler_width: int = 16
+    upsampler_layers: int = 3
+    levels: int = 2
+    max_blur_radius_px: float = 10.0
+    beta: float = 1.0
+    alpha: float = ALPHA
+    depth_input: str = "depth_corrupted"
+
+
+def _parse(kind: type, name: str, model: dict[str, Any]) -> Any:
+    allowed = {f.name for f in fields(kind)}
+    unknown = sorted(set(model) - allowed)
+    if unknown:
+        raise UsageError(f"unknown {name} model config keys: {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
+    return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in model.items()})
+
+
+def _preset(kind: type, overrides: dict[str, Any]) -> dict[str, Any]:
+    out = asdict(kind())
+    out.update(overrides)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+_DEPTH_WIDTHS: dict[str, dict[str, Any]] = {
+    # the paper: ResNet-50 conv1..res4f (3, 4, 6 blocks at width 64)
+    "paper": {"width": 64, "blocks": (3, 4, 6), "decoder_ch": (256, 128, 64), "head_ch": 32},
+    "cpu": {},
+    "tiny": {"width": 4, "blocks": (1, 1, 1), "decoder_ch": (16, 8, 8), "head_ch": 8},
+}
+_BLUR_WIDTHS: dict[str, dict[str, Any]] = {
+    "paper": {"kernel_width": 64, "upsampler_width": 32},
+    "cpu": {},
+    "tiny": {"feature_width": 2, "kernel_width": 8, "kernel_layers": 3, "upsampler_width": 8},
+}
+_CROPS = {"paper": [256, 256], "cpu": [96, 96], "tiny": [32, 32]}
+
+
+def _check_width(width: str, table: dict[str, Any]) -> None:
+    if width not in table:
+        raise UsageError(f"unknown width preset {width!r} (one of {', '.join(table)})")
+
+
+def signed_depth(depth: torch.Tensor, focus_depth: torch.Tensor, blur_radius_px: torch.Tensor, max_blur_radius_px: float) -> torch.Tensor:
+    """The lens-blur input ``alpha (D - d_f)``, ``alpha = K / K_max`` (§3.2.2); positive = in front.
+
+    ``depth`` Nx1xHxW; ``focus_depth`` and ``blur_radius_px`` broadcast (N, Nx1 or Nx1x1x1).
+    """
+    n = depth.shape[0]
+    focus = focus_depth.reshape(n, 1, 1, 1)
+    k = blur_radius_px.reshape(n, 1, 1, 1)
+    return (depth - focus) * (k / max_blur_radius_px)
+
+
+def _sample_dataset(config: Config, split: str, keys: tuple[str, ...], sampler_kwargs: dict[str, Any]) -> torch.utils.data.Dataset:
+    """deeplens_sample items (only ``keys``) on the fly, or a folder of .npz samples."""
+    data = config.get("data", {})
+    crop = tuple(data.get("crop") or _CROPS["cpu"])
+    if split != "train" and data.get("val_crop"):
+        crop = tuple(data["val_crop"])
+
+    def transform(sample: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        if tuple(np.asarray(sample["image"]).shape[:2]) != crop:
+            from defocus_cli.data.tasks import random_crop
+
+            spatial = [k for k in keys if np.asarray(sample[k]).ndim >= 2]
+            sample = dict(sample) | dict(zip(spatial, random_crop(rng, [np.asarray(sample[k], np.float32) for k in spatial], crop), strict=True))
+        return {k: to_tensor(sample[k]) for k in keys}
+
+    if data.get("dir"):
+        return NpzFolderDataset(data["dir"], keys, seed=int(data.get("seed", 0)), split=split, transform=transform)
+    from defocus_cli.data.tasks import deeplens_sample
+
+    length = UNBOUNDED if split == "train" else int(data.get("val_samples", 16))
+    return SyntheticDataset(
+        lambda rng: deeplens_sample(rng, crop, **sampler_kwargs),
+        seed=int(data.get("seed", 0)), split=split, length=length, transform=transform,
+    )
+
+
+# --------------------------------------------------------------------------- depth
+
+
+class DepthInference(nn.Module):
+    """Export wrapper: sRGB image Bx3xHxW -> normalized inverse depth Bx1xHxW in [0, 1], 1 = nearest.
+
+    The per-image min-max normalization is part of the graph (the loss trains it so, §3.1).
+    """
+
+    def __init__(self, net: DepthNet, normalize: bool = True) -> None:
+        super().__init__()
+        self.net = net
+        self.normalize = normalize
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        depth, _ = self.net(image)
+        return normalize_minmax(depth) if self.normalize else depth
+
+
+@register_system
+class DeepLensDepthSystem(TrainingSystem):
+    """DeepLens depth module (§3.1) trained with Eq. 1 (depth + foreground segmentation)."""
+
+    name = "deeplens-depth"
+    task = "depth"
+    stride = 8  # the encoder's output stride
+
+    @classmethod
+    def default_config(cls, width: str = "cpu") -> Config:
+        _check_width(width, _DEPTH_WIDTHS)
+        return {
+            "model": _preset(DepthModelConfig, _DEPTH_WIDTHS[width]),
+            "data": {"crop": list(_CROPS[width])},
+            "train": {"batch_size": 2 if width == "tiny" else 4, "lr": 1e-4, "betas": [0.9, 0.999]},
+        }
+
+    def build(self) -> None:
+        cfg = _parse(DepthModelConfig, self.name, self.model_config)
+        self.cfg = cfg
+        self.net = DepthNet(cfg.width, cfg.blocks, cfg.decoder_ch, cfg.head_ch, cfg.bins)
+        if cfg.resnet50:
+            load_resnet50_weights(self.net.encoder, cfg.resnet50)
+            self.notes["encoder_init"] = "ResNet-50 ImageNet weights from --resnet50"
+        else:
+            self.notes["encoder_init"] = "random (no --resnet50)"
+        self.notes["gamma"] = f"{cfg.gamma} (Eq. 1 trade-off; the paper gives no value)"
+        self.notes["output"] = "depth: normalized inverse depth in [0, 1], 1 = nearest (per-image min-max)"
+        opt = torch.optim.Adam(
+            self.net.parameters(), lr=float(self.train_config.get("lr", 1e-4)), betas=tuple(self.train_config.get("betas", (0.9, 0.999)))
+        )
+        self.optimizers = {"depth": opt}
+        self.schedulers = {}
+        self.inputs: Batch = {}
+        self.pred: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def set_input(self, batch: Batch) -> None:
+        for key in ("image", "depth", "segmentation"):
+            if key not in batch:
+                raise KeyError(f"a deeplens-depth batch needs {key!r}")
+        self.inputs = {k: batch[k].to(self.device) for k in ("image", "depth", "segmentation")}
+
+    def optimize_parameters(self, step: int) -> dict[str, float]:
+        x = self.inputs
+        depth, seg = self.net(x["image"])
+        total, l_d, l_s = depth_loss(depth, seg, x["depth"], x["segmentation"], self.cfg.gamma, self.cfg.normalize)
+        self.optimizers["depth"].zero_grad(set_to_none=True)
+        total.backward()
+        self.step(self.optimizers["depth"])
+        self.pred = (depth.detach(), seg.detach())
+        return {"J_d": total.item(), "L1_depth": l_d.item(), "L1_seg": l_s.item()}
+
+    def visuals(self) -> dict[str, torch.Tensor]:
+        out = {"input": self.inputs["image"], "target": normalize_minmax(self.inputs["depth"])}
+        if self.pred is not None:
+            out["output"] = normalize_minmax(self.pred[0])
+            out["segmentation"] = self.pred[1]
+        return out
+
+    @torch.no_grad()
+    def validation_metrics(self, batch: Batch) -> dict[str, float]:
+        """MAE of normalized inverse depth (Table 1's measure, without the spline fit)."""
+        was_training = self.training
+        self.eval()
+        try:
+            pred = self.inference_module()(batch["image"].to(self.device))
+        finally:
+            self.train(was_training)
+        gt = normalize_minmax(batch["depth"].to(self.device))
+        return {"depth_mae": float((pred - gt).abs().mean())}
+
+    def inference_module(self) -> nn.Module:
+        return DepthInference(self.net, self.cfg.normalize)
+
+    def export_contract(self) -> ExportContract:
+        return ExportContract(
+            inputs=(TensorSpec("image"),),
+            outputs=(TensorSpec("depth", "NCHW", 1),),
+            example=lambda h, w: (torch.rand(1, 3, h, w),),
+            preprocessing="srgb01",
+            extra={"units": "normalized inverse depth in [0, 1], 1 = nearest (per-image min-max)"},
+        )
+
+    @classmethod
+    def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
+        """``image``, ``depth``, ``segmentation`` items from the DeepLens composites."""
+        return _sample_dataset(config, split, ("image", "depth", "segmentation"), {})
+
+
+# --------------------------------------------------------------------------- lens blur
+
+
+class BlurInference(nn.Module):
+    """Export wrapper: (sRGB image Bx3xHxW, signed depth Bx1xHxW) -> shallow-DoF sRGB Bx3xHxW.
+
+    The lens blur runs at H/2^levels and the guided upsampler ``levels`` times; the output
+    is clamped to [0, 1]. H, W multiples of ``2 ** levels``.
+    """
+
+    def __init__(self, renderer: DeepLensRenderer) -> None:
+        super().__init__()
+        self.renderer = renderer
+
+    def forward(self, image: torch.Tensor, signed_depth: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(self.renderer(image, signed_depth)[-1], 0.0, 1.0)
+
+
+@register_system
+class DeepLensBlurSystem(TrainingSystem):
+    """DeepLens lens blur + guided upsampling (§3.2) trained jointly with Eq. 6."""
+
+    name = "deeplens-blur"
+    task = "lens-blur"
+    stride = 4  # 2 ** levels at the default levels = 2
+
+    @classmethod
+    def default_config(cls, width: str = "cpu") -> Config:
+        _check_width(width, _BLUR_WIDTHS)
+        return {
+            "model": _preset(BlurModelConfig, _BLUR_WIDTHS[width]),
+            "data": {"crop": list(_CROPS[width]), "blur_radius_px": [2.0, 10.0]},
+            "train": {"batch_size": 2 if width == "tiny" else 4, "lr": 1e-4, "betas": [0.9, 0.999]},
+        }
+
+    def build(self) -> None:
+        cfg = _parse(BlurModelConfig, self.name, self.model_config)
+        if cfg.depth_input not in ("depth", "depth_corrupted"):
+            raise UsageError(f"deeplens-blur model.depth_input must be depth or depth_corrupted, got {cfg.depth_input!r}")
+        if cfg.levels < 1:
+            raise UsageError(f"deeplens-blur model.levels must be >= 1, got {cfg.levels}")
+        k_hi = float(self.config.get("data", {}).get("blur_radius_px", [2.0, 10.0])[1])
+        if k_hi > cfg.max_blur_radius_px + 1e-6:
+            raise UsageError(
+                f"data.blur_radius_px goes up to {k_hi} px but model.max_blur_radius_px is {cfg.max_blur_radius_px}: "
+                "the network is trained at the largest aperture, raise max_blur_radius_px"
+            )
+        self.cfg = cfg
+        self.renderer = DeepLensRenderer(
+            cfg.levels, cfg.feature_width, cfg.kernel_width, cfg.kernel_layers, cfg.upsampler_width, cfg.upsampler_layers
+        )
+        self.notes["depth_input"] = f"{cfg.depth_input} (§4.2: corrupted depth makes the lens blur robust)"
+        self.notes["signed_depth"] = f"alpha * (D - d_f), alpha = K / {cfg.max_blur_radius_px} px (K: CoC px per unit D)"
+        self.notes["feature_channels"] = f"c = {4 * cfg.feature_width}"
+        opt = torch.optim.Adam(
+            self.renderer.parameters(), lr=float(self.train_config.get("lr", 1e-4)), betas=tuple(self.train_config.get("betas", (0.9, 0.999)))
+        )
+        self.optimizers = {"blur": opt}
+        self.schedulers = {}
+        self.inputs: Batch = {}
+        self.outputs: list[torch.Tensor] = []
+
+    def _prepare(self, batch: Batch) -> Batch:
+        for key in ("image", self.cfg.depth_input, "focus_depth", "blur_radius_px", "target"):
+            if key not in batch:
+                raise KeyError(f"a deeplens-blur batch needs {key!r}")
+        sd = signed_depth(batch[self.cfg.depth_input], batch["focus_depth"], batch["blur_radius_px"], self.cfg.max_blur_radius_px)
+        return {"image": batch["image"].to(self.device), "signed_depth": sd.to(self.device), "target": batch["target"].to(self.device)}
+
+    def set_input(self, batch: Batch) -> None:
+        self.inputs = self._prepare(batch)
+
+    def optimize_parameters(self, step: int) -> dict[str, float]:
+        x = self.inputs
+        self.outputs = self.renderer(x["image"], x["signed_depth"])
+        total, j_low, j_high = lens_blur_loss(self.outputs, x["target"], self.cfg.beta, self.cfg.alpha)
+        self.optimizers["blur"].zero_grad(set_to_none=True)
+        total.backward()
+        self.step(self.optimizers["blur"])
+        return {"J": total.item(), "J_f_L": j_low.item(), "J_f_H": j_high.item()}
+
+    def visuals(self) -> dict[str, torch.Tensor]:
+        out = {"input": self.inputs["image"], "target": self.inputs["target"]}
+        if self.outputs:
+            out["output"] = self.outputs[-1].detach().clamp(0, 1)
+        return out
+
+    def predict(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self._prepare(batch)
+        return BlurInference(self.renderer)(x["image"], x["signed_depth"]), x["target"]
+
+    def inference_module(self) -> nn.Module:
+        return BlurInference(self.renderer)
+
+    def export_contract(self) -> ExportContract:
+        return ExportContract(
+            inputs=(TensorSpec("image"), TensorSpec("signed_depth", "NCHW", 1)),
+            outputs=(TensorSpec("output"),),
+            example=lambda h, w: (torch.rand(1, 3, h, w), torch.rand(1, 1, h, w) - 0.5),
+            preprocessing="srgb01",
+            extra={
+                "signed_depth": "alpha * (D - d_f): D normalized inverse depth (1 = nearest), d_f the focus, "
+                "alpha = K / max_blur_radius_px with K the CoC radius in px per unit of D (K <= max)",
+                "max_blur_radius_px": self.cfg.max_blur_radius_px,
+                "levels": self.cfg.levels,
+            },
+        )
+
+    @classmethod
+    def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
+        """Composites with ``image``, depth (true and corrupted), focus, K and the target."""
+        k = config.get("data", {}).get("blur_radius_px", [2.0, 10.0])
+        keys = ("image", "depth", "depth_corrupted", "focus_depth", "blur_radius_px", "target")
+        return _sample_dataset(config, split, keys, {"blur_radius_px": (float(k[0]), float(k[1]))})
