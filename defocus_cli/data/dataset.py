@@ -9,7 +9,9 @@ gives disjoint, reproducible shards. :func:`write_dataset` stores samples as
 - ``NNNNNN_KEY.png`` 8-bit for binary masks (``segmentation``);
 - ``manifest.json``: task, size, seed, parameters, the key layout and per-sample scalars;
 
-and :class:`SyntheticDataset` reads that back into the sampler's dict.
+and :class:`SyntheticDataset` reads that back into the sampler's dict. With ``fmt="npz"``
+each sample is one ``NNNNNN.npz`` holding every key as float32 (faster to load in training,
+larger on disk), listed in the same manifest.
 """
 
 from __future__ import annotations
@@ -99,12 +101,14 @@ def _kind(key: str, value: np.ndarray) -> str:
 
 def write_dataset(task: str, n: int, out_dir: str | Path, size: int | tuple[int, int], seed: int = 0,
                   from_rgbd: str | Path | None = None, *, overwrite: bool = False,
-                  progress: Callable[[int], None] | None = None, **params: Any) -> Path:
+                  progress: Callable[[int], None] | None = None, fmt: str = "png", **params: Any) -> Path:
     """Generate ``n`` samples of ``task`` into ``out_dir``; returns the manifest path.
 
-    Refuses a non-empty ``out_dir`` unless ``overwrite``. ``progress(i)`` is called after each
-    sample.
+    ``fmt`` "png" (PNG + .npy files) or "npz" (one archive per sample). Refuses a non-empty
+    ``out_dir`` unless ``overwrite``. ``progress(i)`` is called after each sample.
     """
+    if fmt not in ("png", "npz"):
+        raise UsageError(f"format must be png or npz, got {fmt!r}")
     if n < 1:
         raise UsageError(f"-n must be at least 1, got {n}")
     out = Path(out_dir)
@@ -119,6 +123,14 @@ def write_dataset(task: str, n: int, out_dir: str | Path, size: int | tuple[int,
     for i in range(n):
         sample = stream[i]
         scalars: dict[str, Any] = {}
+        if fmt == "npz":
+            for key, value in sample.items():
+                layout.setdefault(key, _kind(key, value))
+            np.savez_compressed(out / f"{i:06d}.npz", **{k: v.astype(np.float32) for k, v in sample.items()})
+            records.append({"index": i, "scalars": {k: v.tolist() for k, v in sample.items() if v.ndim <= 1}})
+            if progress is not None:
+                progress(i)
+            continue
         for key, value in sample.items():
             kind = layout.setdefault(key, _kind(key, value))
             stem = out / f"{i:06d}_{key}"
@@ -137,7 +149,7 @@ def write_dataset(task: str, n: int, out_dir: str | Path, size: int | tuple[int,
                         "stack_lengths": {k: int(len(v)) for k, v in sample.items() if layout[k] == "stack"}})
         if progress is not None:
             progress(i)
-    manifest = {"format": FORMAT, "generator": f"defocus {__version__}", "task": task, "n": n,
+    manifest = {"format": FORMAT, "files": fmt, "generator": f"defocus {__version__}", "task": task, "n": n,
                 "size": list(stream.size), "seed": stream.seed, "from_rgbd": None if from_rgbd is None else str(from_rgbd),
                 "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
                 "keys": layout, "conventions": {
@@ -172,6 +184,9 @@ class SyntheticDataset:
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         record = self.manifest["samples"][index]
         i = record["index"]
+        if self.manifest.get("files") == "npz":
+            with np.load(self.root / f"{i:06d}.npz") as data:
+                return {k: np.asarray(data[k]) for k in data.files}
         out: dict[str, np.ndarray] = {}
         for key, kind in self.keys.items():
             if kind == "scalar":

@@ -153,6 +153,10 @@ class SyndofItem:
     def sigma_px(self) -> np.ndarray:
         return self.coc_radius_px / 2.0
 
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Unpacks as ``image, coc_radius_px``."""
+        return iter((self.image, self.coc_radius_px))
+
 
 def read_syndof(root: str | Path) -> list[SyndofItem]:
     """Read a SYNDOF folder (``image/`` + ``blur_map/``); pairs by file stem."""
@@ -188,6 +192,10 @@ class CuhkItem:
     name: str
     image: np.ndarray
     blurred: np.ndarray  # HxW float32, 1 = blurred (out of focus), 0 = sharp
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Unpacks as ``image, blurred``."""
+        return iter((self.image, self.blurred))
 
 
 def read_cuhk(root: str | Path, white_is_sharp: bool = True, defocus_only: bool = False) -> list[CuhkItem]:
