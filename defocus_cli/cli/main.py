@@ -17,6 +17,7 @@ from defocus_cli.errors import EXIT_INTERRUPTED, DefocusError
 # name -> "module:attribute". A subcommand is listed here only once it really works.
 SUBCOMMANDS: dict[str, str] = {
     "models": "defocus_cli.cli.models_cmd:models",
+    "data": "defocus_cli.cli.data_cmd:data",
 }
 
 
