@@ -12,6 +12,7 @@ Usage in a subcommand module::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,11 @@ class LoadedModel:
         """Run the network on named input arrays; returns every output by name."""
         return self.session.run(inputs)
 
+    def run_image(self, image: np.ndarray, **options: Any) -> np.ndarray:
+        """Encode, pad, tile, run and decode an HxW[xC] [0,1] sRGB image; see
+        :meth:`~defocus_cli.models.session.ModelSession.run_image` for the options."""
+        return self.session.run_image(image, **options)
+
     def info(self) -> dict[str, str]:
         """The fields a JSON report carries: model name, sha256 and provider."""
         return {"model": self.spec.name, "sha256": self.sha256, "provider": self.provider}
@@ -121,9 +127,14 @@ def open_model(
     threads: int | None = None,
     offline: bool = False,
     *,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> LoadedModel:
     """Resolve ``model`` for ``task`` (see :func:`~defocus_cli.models.resolve.resolve_model`)
-    and open its cached session. Raises WeightsError (exit 3) or DeviceError (exit 4)."""
+    and open its cached session. Raises WeightsError (exit 3) or DeviceError (exit 4).
+
+    ``progress`` shows a download bar on stderr; by default only when stderr is a terminal.
+    """
+    if progress is None:
+        progress = sys.stderr.isatty()
     resolved = resolve_model(model, task, offline, progress=progress)
     return LoadedModel(resolved, get_session(resolved, device=device, threads=threads))

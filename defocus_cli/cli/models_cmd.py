@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -124,14 +125,16 @@ def list_models(task: str | None, as_json: bool) -> None:
 @models.command("fetch")
 @click.argument("names", nargs=-1)
 @click.option("--all", "fetch_all", is_flag=True, help="Fetch every model that comes from the hub.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bar (none when stderr is not a terminal)."
+)
 def fetch(names: tuple[str, ...], fetch_all: bool, quiet: bool) -> None:
     """Download models into the Hugging Face cache at their pinned revision and verify them."""
     if not names and not fetch_all:
         raise UsageError("name a model to fetch (see `defocus models list`) or pass --all")
     specs = _specs(names) if names else [s for s in get_registry() if s.hub_repo]
     for spec in specs:
-        resolved = resolve_spec(spec, offline=False, progress=not quiet)
+        resolved = resolve_spec(spec, offline=False, progress=not quiet and sys.stderr.isatty())
         click.echo(f"{spec.name}: {resolved.source} {resolved.path} (checked: {resolved.verified})")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from defocus_cli.errors import DeviceError, UsageError, WeightsError
+from defocus_cli.models import preprocess, tiling
 from defocus_cli.models.registry import ModelSpec, TensorSpec
 from defocus_cli.models.resolve import ResolvedModel
 
@@ -35,6 +36,11 @@ RUNTIME_DISTRIBUTIONS: tuple[str, ...] = (
     "onnxruntime-directml",
     "onnxruntime-openvino",
 )
+
+# Tiles bound memory on large photos; 64 px overlap is exact for receptive radii <= 16 px
+# (see models.tiling) and feathered beyond.
+DEFAULT_TILE_PX = 1024
+DEFAULT_OVERLAP_PX = 64
 
 _warned: set[str] = set()
 
@@ -170,6 +176,45 @@ class ModelSession:
         feed = {name: np.ascontiguousarray(inputs[name]) for name in self.input_names}
         results = self.session.run(None, feed)
         return dict(zip(self.output_names, results, strict=True))
+
+    def run_image(
+        self,
+        image: np.ndarray,
+        *,
+        tile_px: int | None = DEFAULT_TILE_PX,
+        overlap_px: int = DEFAULT_OVERLAP_PX,
+        decode_output: bool | None = None,
+    ) -> np.ndarray:
+        """Run a one-input, one-output image network on an HxW[xC] float32 sRGB image in [0,1].
+
+        The image is encoded per ``spec.preprocessing``, reflect-padded to ``spec.stride``, run
+        in overlapping tiles of ``tile_px`` (``None``: one pass) and cropped back. Returns HxWxC
+        (or HxW for a one-channel/NHW output), decoded with the same encoding when
+        ``decode_output`` (default: when the output has the input's shape, i.e. an
+        image-to-image network), raw otherwise (maps). Not clipped.
+        """
+        if len(self.input_names) != 1 or len(self.output_names) != 1:
+            raise ValueError(
+                f"run_image needs a one-input, one-output network; {self.spec.name!r} has "
+                f"{self.input_names} -> {self.output_names}"
+            )
+        in_name, out_name = self.input_names[0], self.output_names[0]
+        encoded = preprocess.encode(image, self.spec.preprocessing)
+
+        def network(tile: np.ndarray) -> np.ndarray:
+            out = self.session.run([out_name], {in_name: preprocess.hwc_to_nchw(tile)})[0]
+            return preprocess.nchw_to_hwc(out)
+
+        if tile_px is None:
+            padded, size = tiling.pad_to_stride(encoded, self.spec.stride)
+            out = tiling.crop(network(padded), size)
+        else:
+            out = tiling.run_tiled(
+                network, encoded, tile_px=tile_px, overlap_px=overlap_px, stride=self.spec.stride
+            )
+        if decode_output is None:
+            decode_output = out.shape == encoded.shape
+        return preprocess.decode(out, self.spec.preprocessing) if decode_output else out
 
 
 _SESSIONS: dict[tuple[str, str, str, str, int | None], ModelSession] = {}

@@ -216,3 +216,31 @@ def test_verify_reports_a_corrupt_bundled_file(tmp_path: Path) -> None:
     bad = defocus(env, "models", "verify")
     assert bad.returncode == 3 and "FAILED" in bad.stdout
     assert (weights / "tiny.onnx").exists()
+
+
+def test_model_layer_never_imports_torch(tmp_path: Path) -> None:
+    path = tmp_path / "net.onnx"
+    conv_model(path)
+    script = (
+        "import sys, numpy as np\n"
+        "from defocus_cli.cli import main as cli_main\n"
+        "from defocus_cli.cli.model_options import open_model\n"
+        "net = open_model('deblur', model=sys.argv[1], device='cpu')\n"
+        "net.run_image(np.zeros((20, 30, 3), np.float32), tile_px=16, overlap_px=8)\n"
+        "try:\n"
+        "    cli_main.main(['models', 'list'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('clean')\n"
+    )
+    env = dict(os.environ, DEFOCUS_WEIGHTS_DIR=str(write_manifest(tmp_path / "w", [])))
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("clean"), done.stderr

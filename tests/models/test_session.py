@@ -201,3 +201,54 @@ def test_cli_device_and_thread_options(tmp_path: Path) -> None:
         cuda = run_probe("run", "--model", str(path), "--device", "cuda")
         assert cuda.returncode == 4 and "Traceback" not in cuda.stderr
         assert "--device cuda" in cuda.stderr
+
+
+def test_run_image_encodes_pads_tiles_and_decodes(tmp_path: Path) -> None:
+    path = tmp_path / "identity.onnx"
+    resolved = resolved_for(path, identity_model(path), preprocessing="srgb-1to1", stride=4)
+    session = create_session(resolved, device="cpu")
+    image = np.random.default_rng(3).random((37, 50, 3), dtype=np.float32)
+    np.testing.assert_allclose(session.run_image(image, tile_px=None), image, atol=1e-6)
+    raw = session.run_image(image, tile_px=16, overlap_px=8, decode_output=False)
+    np.testing.assert_allclose(raw, image * 2 - 1, atol=1e-6)
+
+
+def test_run_image_tiled_matches_untiled_and_returns_maps(tmp_path: Path) -> None:
+    conv_path = tmp_path / "conv.onnx"
+    conv = create_session(resolved_for(conv_path, conv_model(conv_path, layers=2)), "cpu", 1)
+    image = np.random.default_rng(4).random((90, 70, 3), dtype=np.float32)
+    np.testing.assert_allclose(
+        conv.run_image(image, tile_px=32, overlap_px=16),
+        conv.run_image(image, tile_px=None),
+        atol=1e-5,
+    )
+    depth_path = tmp_path / "depth.onnx"
+    depth = create_session(
+        resolved_for(
+            depth_path,
+            depth_standin_model(depth_path),
+            task="depth",
+            inputs=(TensorSpec("pixel_values", "NCHW", 3),),
+            outputs=(TensorSpec("predicted_depth", "NHW", None),),
+            preprocessing="imagenet",
+            stride=14,
+        ),
+        device="cpu",
+    )
+    out = depth.run_image(image, tile_px=None)  # a map: not decoded
+    assert out.shape == (90, 70)
+    expected = ((image - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]).mean(axis=2)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_two_runtimes_installed_warns_once(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from defocus_cli.models import session as session_module
+
+    monkeypatch.setattr(session_module, "_warned", set())
+    monkeypatch.setattr(
+        session_module, "installed_runtimes", lambda: ["onnxruntime", "onnxruntime-gpu"]
+    )
+    session_module.import_onnxruntime()
+    session_module.import_onnxruntime()
+    err = capsys.readouterr().err
+    assert err.count("shadow each other") == 1 and "pip uninstall onnxruntime" in err
