@@ -135,7 +135,9 @@ def _pixel_limit(max_pixels: int | None) -> Iterator[None]:
     Image.MAX_IMAGE_PIXELS = None
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow warns about bombs (we check ourselves) and odd metadata (e.g. "Corrupt
+            # EXIF data"); decoding errors still raise and become one-line InputErrors.
+            warnings.simplefilter("ignore")
             yield
     finally:
         Image.MAX_IMAGE_PIXELS = previous
@@ -527,3 +529,6 @@ def save_image(image: LoadedImage, destination: str | os.PathLike[str] | BinaryI
 
 # Truncated JPEGs otherwise decode silently with a grey bottom; we want a clear error.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# OpenCV's codecs log warnings about odd files to stderr; our errors say it in one line.
+with contextlib.suppress(AttributeError):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
