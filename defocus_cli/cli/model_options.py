@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import click
 import numpy as np
 
-from defocus_cli.models.registry import ModelSpec, get_registry
+from defocus_cli.models.registry import ModelSpec, bundled_weights_dir, get_registry
 from defocus_cli.models.resolve import ResolvedModel, resolve_model
 from defocus_cli.models.session import DEVICES, ModelSession, get_session
 
@@ -134,7 +134,14 @@ def open_model(
 
     ``progress`` shows a download bar on stderr; by default only when stderr is a terminal.
     """
-    if progress is None:
-        progress = sys.stderr.isatty()
-    resolved = resolve_model(model, task, offline, progress=progress)
-    return LoadedModel(resolved, get_session(resolved, device=device, threads=threads))
+    key = (str(bundled_weights_dir()), task, model, device, threads, offline)
+    if key not in _OPENED:
+        if progress is None:
+            progress = sys.stderr.isatty()
+        resolved = resolve_model(model, task, offline, progress=progress)
+        _OPENED[key] = LoadedModel(resolved, get_session(resolved, device=device, threads=threads))
+    return _OPENED[key]
+
+
+# A batch opens the same model for every input: resolve and hash the file once per process.
+_OPENED: dict[tuple[str, str, str | None, str, int | None, bool], LoadedModel] = {}
