@@ -35,6 +35,7 @@ pays for loading a model. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,16 +138,21 @@ def run_map_job(command: str, job: JobOptions, kind: str, process: Callable[[Loa
     _Batch(command, job, maps=True, kind=kind).run(process, setup)
 
 
+def _binary(stream: Any) -> Any:
+    # sys.stdout/stdin at call time (tests and wrappers replace them), as bytes.
+    return getattr(stream, "buffer", stream)
+
+
 def _stdout_is_terminal() -> bool:
     try:
-        return click.get_binary_stream("stdout").isatty()
+        return bool(sys.stdout.isatty())
     except (AttributeError, ValueError):
         return False
 
 
 def _stdin_is_piped() -> bool:
     try:
-        return not click.get_binary_stream("stdin").isatty()
+        return sys.stdin is not None and not sys.stdin.isatty()
     except (AttributeError, ValueError):
         return False
 
@@ -254,7 +260,7 @@ class _Batch:
 
     def _write(self, destination: str, data: bytes, item: InputItem) -> None:
         if destination == STDIN:
-            stream = click.get_binary_stream("stdout")
+            stream = _binary(sys.stdout)
             stream.write(data)
             stream.flush()
             return
@@ -269,7 +275,7 @@ class _Batch:
         destination: str | None = None
         info: dict[str, Any] = dict(common_info)
         try:
-            source: bytes | Path = click.get_binary_stream("stdin").read() if item.is_stdin else item.path  # type: ignore[assignment]
+            source: bytes | Path = _binary(sys.stdin).read() if item.is_stdin else item.path  # type: ignore[assignment]
             image = load_image(source, max_pixels=job.max_pixels or None, name=item.display)
             notes = list(image.notes)
             if self.maps:
