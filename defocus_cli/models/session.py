@@ -184,6 +184,7 @@ class ModelSession:
         tile_px: int | None = DEFAULT_TILE_PX,
         overlap_px: int = DEFAULT_OVERLAP_PX,
         decode_output: bool | None = None,
+        stride: int | None = None,
     ) -> np.ndarray:
         """Run a one-input, one-output image network on an HxW[xC] float32 sRGB image in [0,1].
 
@@ -191,7 +192,8 @@ class ModelSession:
         in overlapping tiles of ``tile_px`` (``None``: one pass) and cropped back. Returns HxWxC
         (or HxW for a one-channel/NHW output), decoded with the same encoding when
         ``decode_output`` (default: when the output has the input's shape, i.e. an
-        image-to-image network), raw otherwise (maps). Not clipped.
+        image-to-image network), raw otherwise (maps). Not clipped. ``stride`` overrides the
+        spec's (a user's own file carries no stride unless its task has a registered model).
         """
         if len(self.input_names) != 1 or len(self.output_names) != 1:
             raise ValueError(
@@ -200,17 +202,18 @@ class ModelSession:
             )
         in_name, out_name = self.input_names[0], self.output_names[0]
         encoded = preprocess.encode(image, self.spec.preprocessing)
+        stride = self.spec.stride if stride is None else stride
 
         def network(tile: np.ndarray) -> np.ndarray:
             out = self.session.run([out_name], {in_name: preprocess.hwc_to_nchw(tile)})[0]
             return preprocess.nchw_to_hwc(out)
 
         if tile_px is None:
-            padded, size = tiling.pad_to_stride(encoded, self.spec.stride)
+            padded, size = tiling.pad_to_stride(encoded, stride)
             out = tiling.crop(network(padded), size)
         else:
             out = tiling.run_tiled(
-                network, encoded, tile_px=tile_px, overlap_px=overlap_px, stride=self.spec.stride
+                network, encoded, tile_px=tile_px, overlap_px=overlap_px, stride=stride
             )
         if decode_output is None:
             decode_output = out.shape == encoded.shape

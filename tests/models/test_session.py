@@ -211,6 +211,13 @@ def test_run_image_encodes_pads_tiles_and_decodes(tmp_path: Path) -> None:
     np.testing.assert_allclose(session.run_image(image, tile_px=None), image, atol=1e-6)
     raw = session.run_image(image, tile_px=16, overlap_px=8, decode_output=False)
     np.testing.assert_allclose(raw, image * 2 - 1, atol=1e-6)
+    seen: list[tuple[int, ...]] = []
+    original = session.session.run
+    session.session.run = lambda names, feed: (
+        seen.append(feed["image"].shape) or original(names, feed)
+    )
+    session.run_image(image, tile_px=None, stride=8)
+    assert seen == [(1, 3, 40, 56)]  # padded to the overridden stride, then cropped
 
 
 def test_run_image_tiled_matches_untiled_and_returns_maps(tmp_path: Path) -> None:
