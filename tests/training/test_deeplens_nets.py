@@ -60,3 +60,14 @@ def test_renderer_levels_and_odd_sizes() -> None:
     outs = r(torch.rand(1, 3, 30, 45), torch.rand(1, 1, 30, 45))
     assert [tuple(o.shape[-2:]) for o in outs] == [(8, 12), (15, 23), (30, 45)]
     assert [tuple(p.shape[-2:]) for p in pyramid(torch.zeros(1, 1, 30, 45), 2)] == [(30, 45), (15, 23), (8, 12)]
+
+
+def test_exportable_adaptive_pool_matches_torch() -> None:
+    from torch.nn.functional import adaptive_avg_pool2d
+
+    from defocus_cli.training.nets.deeplens import adaptive_avg_pool
+
+    for h, w in [(5, 9), (12, 7), (1, 2), (16, 16)]:
+        x = torch.rand(2, 3, h, w)
+        for bins in (1, 2, 4, 8):
+            assert torch.allclose(adaptive_avg_pool(x, bins), adaptive_avg_pool2d(x, bins), atol=1e-6)

@@ -39,6 +39,30 @@ def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
 
+def _bin_matrix(coords: torch.Tensor, bins: int) -> torch.Tensor:
+    """``bins x n`` averaging matrix of adaptive average pooling over ``n`` positions.
+
+    Bin ``i`` covers ``[floor(i n / bins), ceil((i + 1) n / bins))``, as
+    ``F.adaptive_avg_pool2d``. ``coords`` is ``0, 1, ..., n - 1`` as float, derived from the
+    input tensor so an exported graph keeps H and W dynamic.
+    """
+    n = coords[-1:] + 1
+    i = torch.arange(bins, dtype=coords.dtype, device=coords.device).unsqueeze(1)
+    start = torch.floor(i * n / bins)
+    end = torch.ceil((i + 1) * n / bins)
+    mask = ((coords >= start) & (coords < end)).to(coords.dtype)
+    return mask / mask.sum(dim=1, keepdim=True)
+
+
+def adaptive_avg_pool(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(x, bins)`` as two matrix products, exportable with dynamic H, W
+    (the ONNX exporter refuses adaptive pooling when the input size is not static)."""
+    ys = torch.cumsum(torch.ones_like(x[0, 0, :, 0]), 0) - 1
+    xs = torch.cumsum(torch.ones_like(x[0, 0, 0, :]), 0) - 1
+    ph, pw = _bin_matrix(ys, bins), _bin_matrix(xs, bins)
+    return torch.matmul(torch.matmul(ph, x), pw.transpose(0, 1))
+
+
 class PyramidPooling(nn.Module):
     """PSPNet pyramid pooling: average pools to ``bins x bins`` grids, 1x1 conv, upsample, concat."""
 
@@ -53,7 +77,7 @@ class PyramidPooling(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
         pooled = [
-            _resize(branch(F.adaptive_avg_pool2d(x, b)), size)
+            _resize(branch(adaptive_avg_pool(x, b)), size)
             for b, branch in zip(self.bins, self.branches, strict=True)
         ]
         return torch.cat([x, *pooled], dim=1)
