@@ -244,3 +244,32 @@ def test_model_layer_never_imports_torch(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("clean"), done.stderr
+
+
+def test_depth_anything_entry_against_a_stand_in_of_the_same_io(
+    hub_server: HubStandIn, tmp_path: Path
+) -> None:
+    from defocus_cli.models.registry import DEPTH_ANYTHING_V2_SMALL as spec
+
+    hub_server.add_file(
+        str(spec.hub_repo), str(spec.hub_filename), depth_standin_model(), commit=spec.revision
+    )
+    env = hub_server.env(tmp_path, DEFOCUS_WEIGHTS_DIR=str(write_manifest(tmp_path / "w", [])))
+    fetched = defocus(env, "models", "fetch", spec.name, "--quiet")
+    assert fetched.returncode == 0 and "checked: hub" in fetched.stdout, fetched.stderr
+    assert hub_server.gets() == [f"/{spec.hub_repo}/resolve/{spec.revision}/{spec.hub_filename}"]
+    script = (
+        "import numpy as np\n"
+        "from defocus_cli.cli.model_options import open_model\n"
+        "net = open_model('depth', model='depth-anything-v2-small', device='cpu', offline=True)\n"
+        "print(net.run_image(np.full((30, 45, 3), 0.5, np.float32), tile_px=None).shape)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "(30, 45)", done.stderr
