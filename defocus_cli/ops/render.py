@@ -50,10 +50,11 @@ _FINE_RADII = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
 _RADIUS_RATIO = 1.25
 #: A layer is blurred on the pyramid level where its radius is at least this many pixels.
 _MIN_LEVEL_RADIUS_PX = 2.75
+_MIN_POLYGON_LEVEL_RADIUS_PX = 5.0
 #: Strip processing above this many pixels keeps peak memory bounded.
 DEFAULT_STRIP_PIXELS = 6_000_000
 _EPS = 1e-6
-_RESAMPLING_VARIANCE = 0.68
+_RESAMPLING_VARIANCE = 0.95
 
 
 def layer_radii(max_abs_radius_px: float) -> list[float]:
@@ -74,17 +75,22 @@ def layer_radii(max_abs_radius_px: float) -> list[float]:
     return radii
 
 
-def _level_factor(radius_px: float) -> int:
+def _level_factor(radius_px: float, min_level_radius_px: float = _MIN_LEVEL_RADIUS_PX) -> int:
     """Pyramid downsampling factor (a power of two) for a layer of this radius."""
-    if radius_px < 2 * _MIN_LEVEL_RADIUS_PX:
+    if radius_px < 2 * min_level_radius_px:
         return 1
-    return 2 ** int(math.floor(math.log2(radius_px / _MIN_LEVEL_RADIUS_PX)))
+    return 2 ** int(math.floor(math.log2(radius_px / min_level_radius_px)))
+
+
+def _min_level_radius(bokeh: Bokeh) -> float:
+    # A polygon needs more kernel pixels than a disc to keep its corners.
+    return _MIN_LEVEL_RADIUS_PX if bokeh.blades == 0 else _MIN_POLYGON_LEVEL_RADIUS_PX
 
 
 def _kernel_radius(radius_px: float, factor: int) -> float:
     """Kernel radius on a pyramid level: area downsampling and bilinear upsampling widen
     the blur, so the kernel shrinks to keep the second moment of the full-resolution PSF
-    equal to a disc of ``radius_px`` (calibrated: they add about 0.68 * factor**2 px**2 to
+    equal to a disc of ``radius_px`` (calibrated: they add about 0.95 * factor**2 px**2 to
     the variance r**2 / 2 of a disc)."""
     if factor == 1:
         return radius_px
@@ -101,10 +107,18 @@ def _boost_highlights(image: np.ndarray, threshold: float, gain: float) -> np.nd
 
 
 def _down(x: np.ndarray, factor: int) -> np.ndarray:
+    """Downsample by ``factor`` with tent weights (box blur, then cell average): each pixel
+    is split among the nearest cells like a bilinear splat, so a point keeps its position
+    (plain cell averaging would snap it to the cell centre, up to factor/2 px away)."""
     if factor == 1:
         return x
     h, w = x.shape[:2]
-    return cv2.resize(x, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    # A box of width factor, centred (half-weight end taps), so nothing shifts by half a pixel.
+    box = np.ones(factor + 1, np.float32)
+    box[0] = box[-1] = 0.5
+    box /= factor
+    smoothed = cv2.sepFilter2D(x, -1, box, box, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(smoothed, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
 
 
 def _up(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -134,14 +148,14 @@ def _push_pull_fill(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return filled.astype(np.float32)
 
 
-def _groups(levels: list[float], zero: int) -> list[tuple[int, int, int]]:
+def _groups(levels: list[float], zero: int, min_level_radius_px: float) -> list[tuple[int, int, int]]:
     """Runs ``(first, last, factor)`` of consecutive blurred levels sharing a pyramid factor,
     ordered coarse to fine for the background (farthest first) then the foreground (nearest
     first)."""
     runs: list[tuple[int, int, int]] = []
     for side in (range(0, zero), range(len(levels) - 1, zero, -1)):
         for k in side:
-            factor = _level_factor(abs(levels[k]))
+            factor = _level_factor(abs(levels[k]), min_level_radius_px)
             if runs and runs[-1][2] == factor and abs(runs[-1][1] - k) == 1 and (runs[-1][1] < zero) == (k < zero):
                 runs[-1] = (runs[-1][0], k, factor)
             else:
@@ -226,7 +240,8 @@ def _render_block(
             np.multiply(stack[..., :3], (mask * inv_cover)[..., None], out=layer[..., :3])
             layer[..., 3] = mask
             layer[..., 4] = cumulative[k]
-            kernel = aperture_kernel(_kernel_radius(abs(levels[k]), factor), bokeh)
+            # filter2D correlates; flipping makes it a convolution (matters for polygons).
+            kernel = aperture_kernel(_kernel_radius(abs(levels[k]), factor), bokeh)[::-1, ::-1]
             layer = cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REFLECT)
             # Normalized convolution: divide by the blurred "known" (not hidden by nearer
             # layers) so the layer continues behind nearer objects instead of darkening.
@@ -234,7 +249,7 @@ def _render_block(
             alpha = np.clip(layer[..., 3] * norm, 0.0, 1.0)
             yield layer[..., :3] * norm[..., None], alpha, (y0 // factor, x0 // factor)
 
-    runs = _groups(levels, zero)
+    runs = _groups(levels, zero, _min_level_radius(bokeh))
     back_runs = [r for r in runs if r[0] < zero]
     front_runs = [r for r in runs if r[0] > zero]
 
@@ -308,9 +323,11 @@ def render_lens_blur(
     if max_radius < IN_FOCUS_RADIUS_PX:
         return image.copy()
     radii = layer_radii(max_radius)
-    coarsest = _level_factor(radii[-1])
+    coarsest = _level_factor(radii[-1], _min_level_radius(bokeh))
     # Reflect padding: the scene is assumed to continue past the frame, as a lens sees it.
     halo = int(math.ceil(radii[-1])) + 2 * coarsest
+    # Pyramid cells must line up across strips: every block starts on the coarsest grid.
+    halo = -(-halo // coarsest) * coarsest
     h, w = coc.shape
     out = np.empty_like(image)
     strip_rows = max(coarsest, (strip_pixels // max(w + 2 * halo, 1)) - 2 * halo)
