@@ -11,7 +11,7 @@ magnify_sample         narrow, wide, m, all_in_focus, disparity, coc_radius_px (
 aperture_stack         narrow, wide (3xHxWx3 for m = 2, 3, 4), m (3,), all_in_focus, disparity,
                        coc_radius_px
 focal_stack_sample     slices (10xHxWx3, near to far), all_in_focus, disparity,
-                       focus_disparities (10,), blur_radius_px
+                       focus_disparities (10,), blur_radius_px [, slice_indices]
 defocus_map_sample     image, all_in_focus, disparity, coc_radius_px (unsigned), coc_signed_px
 syndof_sample          image, sharp, coc_radius_px (unsigned; DMENet's sigma = radius / 2),
                        disparity, focus_disparity, blur_radius_px
@@ -105,11 +105,14 @@ def aperture_stack(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
 
 def focal_stack_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
                        blur_radius_px: tuple[float, float] = (4.0, 10.0),
-                       n_slices: int = FOCAL_STACK_SLICES, **scene_cfg) -> dict[str, np.ndarray]:
+                       n_slices: int = FOCAL_STACK_SLICES, slice_indices: tuple[int, ...] | None = None,
+                       **scene_cfg) -> dict[str, np.ndarray]:
     """A 10-slice focal stack spanning the visible disparity range, nearest focus first (seed 001 §4.1).
 
     Slice i is focused at ``focus_disparities[i]``, evenly spaced from the largest visible D
-    (nearest) to the smallest (farthest).
+    (nearest) to the smallest (farthest). ``slice_indices`` renders only those slices (in that
+    order; ``focus_disparities`` still lists all ``n_slices``), e.g. an input/target pair for
+    on-the-fly refocus training at a fraction of the cost.
     """
     rng = as_rng(seed_or_rng)
     scene = random_scene(rng, as_size(size), **scene_cfg)
@@ -117,9 +120,15 @@ def focal_stack_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
     centre = render(scene, 0.0, 0.0)
     near, far = float(centre.disparity.max()), float(centre.disparity.min())
     focus = np.linspace(near, far, n_slices).astype(np.float32)
-    slices = np.stack([render(scene, float(f), k).image for f in focus])
-    return {"slices": slices, "all_in_focus": centre.all_in_focus, "disparity": centre.disparity,
-            "focus_disparities": focus, "blur_radius_px": _scalar(k)}
+    chosen = tuple(range(n_slices)) if slice_indices is None else tuple(int(i) for i in slice_indices)
+    if any(not 0 <= i < n_slices for i in chosen):
+        raise ValueError(f"slice_indices must be in 0..{n_slices - 1}, got {chosen}")
+    slices = np.stack([render(scene, float(focus[i]), k).image for i in chosen])
+    out = {"slices": slices, "all_in_focus": centre.all_in_focus, "disparity": centre.disparity,
+           "focus_disparities": focus, "blur_radius_px": _scalar(k)}
+    if slice_indices is not None:
+        out["slice_indices"] = np.asarray(chosen, np.float32)
+    return out
 
 
 def defocus_map_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,

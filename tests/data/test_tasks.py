@@ -61,6 +61,15 @@ def test_focal_stack_is_ordered_near_to_far() -> None:
     assert err[-1][far].mean() < err[0][far].mean()
 
 
+def test_focal_stack_subset_matches_full_stack() -> None:
+    full = tasks.focal_stack_sample(8, 16)
+    pair = tasks.focal_stack_sample(8, 16, slice_indices=(7, 2))
+    np.testing.assert_array_equal(pair["slices"], full["slices"][[7, 2]])
+    np.testing.assert_array_equal(pair["slice_indices"], [7, 2])
+    with pytest.raises(ValueError, match="slice_indices"):
+        tasks.focal_stack_sample(8, 16, slice_indices=(10,))
+
+
 def test_defocus_map_sample_is_unsigned_coc() -> None:
     out = tasks.defocus_map_sample(3, S)
     _check(out)
