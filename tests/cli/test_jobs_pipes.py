@@ -1,0 +1,62 @@
+"""The job runner in real processes: shell pipes, terminals, and the torch-free import rule."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from conftest import write_photo
+from jobs_testcmd import REPO, run_subprocess
+
+from defocus_cli.io.image import load_image
+
+
+def test_pipe_through_stdin_and_stdout(tmp_path: Path) -> None:
+    stored = write_photo(tmp_path / "a.png")
+    done = run_subprocess(["invert"], stdin=(tmp_path / "a.png").read_bytes(), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr == b""
+    result = load_image(done.stdout)
+    assert result.format == "png"
+    np.testing.assert_allclose(result.rgb, 1 - stored, atol=0.5 / 255)
+    # An explicit '-' and another format.
+    done = run_subprocess(["invert", "-", "--format", "jpg"], stdin=(tmp_path / "a.png").read_bytes(), cwd=tmp_path)
+    assert done.returncode == 0 and load_image(done.stdout).format == "jpeg"
+    assert sorted(os.listdir(tmp_path)) == ["a.png"]
+
+
+def test_bad_stdin_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    done = run_subprocess(["invert", "-"], stdin=b"\xff\xd8\xff\xe0 truncated jpeg", cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == b""
+    stderr = done.stderr.decode()
+    assert stderr.count("\n") == 1 and stderr.startswith("defocus: error: -:") and "Traceback" not in stderr
+
+
+def test_binary_output_to_a_terminal_is_refused(tmp_path: Path) -> None:
+    write_photo(tmp_path / "a.png")
+    leader, follower = pty.openpty()
+    try:
+        code = "import sys, jobs_testcmd; jobs_testcmd.register()\nfrom defocus_cli.cli.main import main\nmain(sys.argv[1:])"
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
+        done = subprocess.run([sys.executable, "-c", code, "invert", "a.png", "-o", "-", "--format", "png"],
+                              stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              cwd=tmp_path, env=env, timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 2 and b"terminal" in done.stderr
+
+
+def test_a_job_never_imports_torch(tmp_path: Path) -> None:
+    write_photo(tmp_path / "a.jpg")
+    check = "assert 'torch' not in sys.modules, 'torch was imported'\nprint('torch-free', file=sys.stderr)"
+    done = run_subprocess(["invert", "a.jpg", "--json"], cwd=tmp_path, extra_code=check)
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"torch-free" in done.stderr and (tmp_path / "a_invert.jpg").exists()
+    done = run_subprocess(["coc", "a.jpg", "--colorize"], cwd=tmp_path, extra_code=check)
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"torch-free" in done.stderr

@@ -1,0 +1,144 @@
+"""Every image subcommand over bad and odd inputs: no traceback, right exit code, no partial
+outputs, and correct size, orientation, bit depth and metadata for the valid inputs.
+
+Add each image subcommand that works to IMAGE_COMMANDS with the arguments that make it run
+without weights. The checks do not depend on what the command does to the pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_photo
+from jobs_testcmd import run_cli
+from PIL import Image
+
+from defocus_cli.io.image import load_image
+
+IMAGE_COMMANDS = [
+    pytest.param("invert", [], id="invert"),
+]
+
+#: name -> (write_photo options, expected output: bit depth, alpha kept, grayscale)
+VALID = {
+    "plain.jpg": ({"icc": "srgb", "orientation": 1}, 8, False, False),
+    "gray.png": ({"mode": "L"}, 8, False, True),
+    "palette.png": ({"mode": "P"}, 8, False, False),
+    "cmyk.jpg": ({"mode": "CMYK"}, 8, False, False),
+    "deep.png": ({"bit_depth": 16}, 16, False, False),
+    "deep.tif": ({"bit_depth": 16, "mode": "RGBA"}, 16, True, False),
+    "alpha.png": ({"mode": "RGBA"}, 8, True, False),
+    "alpha.webp": ({"mode": "RGBA", "quality": 100}, 8, True, False),
+    "rotated6.jpg": ({"orientation": 6}, 8, False, False),
+    "rotated3.png": ({"orientation": 3}, 8, False, False),
+    "rotated8.webp": ({"orientation": 8, "quality": 100}, 8, False, False),
+}
+BAD = ["truncated.jpg", "truncated16.png", "empty.png", "text.jpg"]
+WIDTH, HEIGHT = 36, 24
+
+
+def _make_folder(root: Path, srgb_icc: bytes) -> dict[str, np.ndarray]:
+    """Write the valid and bad inputs; return each valid photo's stored pixels, displayed."""
+    displayed = {}
+    for name, (options, *_) in VALID.items():
+        options = dict(options)
+        if options.get("icc") == "srgb":
+            options["icc"] = srgb_icc
+        stored = write_photo(root / name, size=(WIDTH, HEIGHT), **options)
+        with Image.open(root / name) as image:
+            from PIL import ImageOps
+
+            shown = ImageOps.exif_transpose(image)
+            displayed[name] = np.asarray(shown.convert("RGB"), dtype=np.float32) / 255
+        assert stored.shape[:2] == (HEIGHT, WIDTH)
+    write_photo(root / "truncated.jpg", size=(64, 48))
+    (root / "truncated.jpg").write_bytes((root / "truncated.jpg").read_bytes()[:300])
+    write_photo(root / "truncated16.png", size=(64, 48), bit_depth=16)
+    (root / "truncated16.png").write_bytes((root / "truncated16.png").read_bytes()[:-500])
+    (root / "empty.png").write_bytes(b"")
+    (root / "text.jpg").write_text("just some text, not a photo\n")
+    return displayed
+
+
+@pytest.fixture
+def srgb_icc() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _abs_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.mean(axis=2).ravel() - a.mean()
+    b = b.mean(axis=2).ravel() - b.mean()
+    return abs(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)))
+
+
+@pytest.mark.parametrize(("command", "extra"), IMAGE_COMMANDS)
+def test_mixed_folder(tmp_path: Path, srgb_icc: bytes, command: str, extra: list[str]) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    displayed = _make_folder(photos, srgb_icc)
+    code, out, err = run_cli([command, "photos", "missing.jpg", "-o", "out", *extra], cwd=tmp_path)
+
+    assert code == 1, err
+    assert "Traceback" not in err
+    assert f"{len(BAD) + 1} of {len(VALID) + len(BAD) + 1} inputs failed" in err
+    for bad in [*BAD, "missing.jpg"]:
+        assert sum(bad in line for line in err.splitlines()) == 1, (bad, err)
+    # Nothing partial, nothing for the bad inputs, one output per valid input.
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert not [name for name in written if name.startswith(".") or name.endswith(".part")]
+    assert written == sorted(VALID)  # format auto keeps each input's format and suffix
+
+    for name, (_, bit_depth, has_alpha, grayscale) in VALID.items():
+        output = tmp_path / "out" / name
+        result = load_image(output)
+        source = load_image(photos / name)
+        assert result.format == source.format, name
+        assert (result.width, result.height) == (source.width, source.height), name
+        assert result.bit_depth == bit_depth, name
+        assert (result.alpha is not None) == has_alpha, name
+        assert result.grayscale == grayscale, name
+        if has_alpha:
+            np.testing.assert_allclose(result.alpha, source.alpha, atol=1 / 255)
+        # Orientation: the output lines up with the photo as displayed, not as stored.
+        shown = displayed[name]
+        assert result.rgb.shape[:2] == shown.shape[:2], name
+        if name.startswith("rotated"):
+            stored_order = np.asarray(Image.open(photos / name).convert("RGB"), np.float32) / 255
+            if stored_order.shape == shown.shape:
+                assert _abs_correlation(result.rgb, shown) > _abs_correlation(result.rgb, stored_order) + 0.1, name
+        with Image.open(output) as image:
+            exif = image.getexif()
+            if name.startswith("rotated"):
+                assert exif.get(0x0112) == 1 and exif.get(0x010F) == "TestCam", name
+            if name == "plain.jpg":
+                assert image.info.get("icc_profile") == srgb_icc
+
+
+@pytest.mark.parametrize(("command", "extra"), IMAGE_COMMANDS)
+@pytest.mark.parametrize("bad", [*BAD, "missing.jpg", "folder_without_recursive"])
+def test_each_bad_input_alone(tmp_path: Path, command: str, extra: list[str], bad: str) -> None:
+    _make_folder(tmp_path, b"")
+    if bad == "folder_without_recursive":
+        (tmp_path / "nested" / "deeper").mkdir(parents=True)
+        write_photo(tmp_path / "nested" / "deeper" / "x.jpg")
+        bad = "nested"
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code, out, err = run_cli([command, bad, *extra], cwd=tmp_path)
+    assert code == 1, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and err.startswith("defocus: error:")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(("command", "extra"), IMAGE_COMMANDS)
+def test_usage_errors_do_not_touch_files(tmp_path: Path, command: str, extra: list[str]) -> None:
+    write_photo(tmp_path / "a.jpg")
+    for args in (["a.jpg", "--shard", "0/2"], ["a.jpg", "-o", "-"], ["a.jpg", "--json", "-o", "-", "--format", "png"],
+                 ["a.jpg", "--overwrite", "--skip-existing"], ["a.jpg", "--format", "bmp"]):
+        code, out, err = run_cli([command, *args, *extra], cwd=tmp_path)
+        assert code == 2, (args, err)
+        assert "Traceback" not in err and out == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
