@@ -60,3 +60,16 @@ def test_a_job_never_imports_torch(tmp_path: Path) -> None:
     done = run_subprocess(["coc", "a.jpg", "--colorize"], cwd=tmp_path, extra_code=check)
     assert done.returncode == 0, done.stderr.decode()
     assert b"torch-free" in done.stderr
+
+
+def test_reader_closing_the_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    write_photo(tmp_path / "big.png", size=(400, 300))  # noise: well over a pipe buffer as PNG
+    code = "import sys, jobs_testcmd; jobs_testcmd.register()\nfrom defocus_cli.cli.main import main\nmain(sys.argv[1:])"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
+    process = subprocess.Popen([sys.executable, "-c", code, "invert", "big.png", "-o", "-", "--format", "png"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # like `| head -c 0`
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 1
+    assert b"Traceback" not in stderr
