@@ -6,15 +6,13 @@ training stack, and torch is imported only by ``train``, ``export`` and ``eval``
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
 import sys
 
 import click
 
 from defocus_cli import __version__
-from defocus_cli.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DefocusError
+from defocus_cli.errors import EXIT_INTERRUPTED, DefocusError
 
 # name -> "module:attribute". A subcommand is listed here only once it really works.
 SUBCOMMANDS: dict[str, str] = {
@@ -49,12 +47,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # Without standalone mode, click returns ctx.exit()'s code instead of exiting.
         code = cli.main(args=argv, prog_name="defocus", standalone_mode=False)
-    except BrokenPipeError:
-        # The reader of stdout went away (`defocus ... --json | head -1`): stop quietly, and
-        # point stdout at /dev/null so the interpreter's final flush does not complain.
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(EXIT_INPUT_FAILED)
     except click.exceptions.Abort:
         click.echo("defocus: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)

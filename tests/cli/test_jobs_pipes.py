@@ -63,6 +63,7 @@ def test_a_job_never_imports_torch(tmp_path: Path) -> None:
 
 
 def test_reader_closing_the_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    """click turns EPIPE into a quiet exit 1; keep it that way."""
     write_photo(tmp_path / "big.png", size=(400, 300))  # noise: well over a pipe buffer as PNG
     code = "import sys, jobs_testcmd; jobs_testcmd.register()\nfrom defocus_cli.cli.main import main\nmain(sys.argv[1:])"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
