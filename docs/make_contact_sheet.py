@@ -6,7 +6,7 @@ the visible disparity (near = bright) and the unsigned CoC radius of the near-fo
 The last two rows are task samples: a DeepLens composite (image, target render, depth,
 corrupted depth, segmentation) and a SYNDOF-style sample (sharp, defocused, disparity, CoC).
 
-    python docs/make_contact_sheet.py [--rows 6] [--size 192] [--seed 0] [-o docs/data_contact_sheet.png]
+    python docs/make_contact_sheet.py [--rows 6] [--size 160] [--seed 0] [-o docs/data_contact_sheet.png]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ TASK_LABELS = [["deeplens: image", "target", "depth", "depth corrupted", "segmen
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=6)
-    parser.add_argument("--size", type=int, default=192)
+    parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", type=Path, default=Path(__file__).with_name("data_contact_sheet.png"))
     args = parser.parse_args()
@@ -84,7 +84,7 @@ def main() -> None:
             x = c * (args.size + gap)
             cv2.putText(sheet, name, (x + 4, y + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
             sheet[y + header:y + header + args.size, x:x + args.size] = tile
-    cv2.imwrite(str(args.output), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(args.output), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {args.output}")
 
 
