@@ -60,44 +60,71 @@ class _CellKernel:
     kernel: np.ndarray  # correlation kernel, sums to 1; tap (i, j) reads src[y + ty0 + i, x + tx0 + j]
 
 
+@lru_cache(maxsize=32)
+def _cell_layout(grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area fraction and centroid (u, v) of each aperture cell (grid*grid ids, row-major).
+
+    Measured once per grid on a fine sampling of the disc, so every layer of a render uses
+    the same cells with the same weights.
+    """
+    m = max(512, 64 * grid)
+    coords = (np.arange(m) + 0.5) / m * 2 - 1
+    u, v = np.meshgrid(coords, coords)
+    inside = u * u + v * v <= 1.0
+    u, v = u[inside], v[inside]
+    cell = _cell_of(u, v, grid)
+    counts = np.bincount(cell, minlength=grid * grid).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cu = np.bincount(cell, weights=u, minlength=grid * grid) / counts
+        cv = np.bincount(cell, weights=v, minlength=grid * grid) / counts
+    return counts / u.size, np.nan_to_num(cu), np.nan_to_num(cv)
+
+
+def _cell_of(u: np.ndarray, v: np.ndarray, grid: int) -> np.ndarray:
+    return (np.clip(((v + 1) / 2 * grid).astype(int), 0, grid - 1) * grid
+            + np.clip(((u + 1) / 2 * grid).astype(int), 0, grid - 1))
+
+
 @lru_cache(maxsize=8192)
-def _cell_kernels(radius_q: int, grid: int) -> tuple[tuple[_CellKernel, ...], tuple[float, ...]]:
+def _cell_kernels(radius_q: int, grid: int) -> tuple[_CellKernel, ...]:
     """Per-cell kernels of a layer whose views shift by ``s * (u, v)``, s = radius_q / _QUANT px.
 
-    Returns the kernels of the non-empty cells and the area fraction of each cell id
-    (grid*grid entries, zero outside the disc). Built by splatting a dense aperture sampling
-    (<= 0.5 px apart at this radius) bilinearly, so each kernel is anti-aliased and their sum
-    is the full-aperture disc of radius |s|.
+    Built by splatting a dense aperture sampling (<= 0.5 px apart at this radius) bilinearly,
+    so each kernel is anti-aliased; weighted by the cells' areas (:func:`_cell_layout`) they
+    sum to the full-aperture disc of radius |s|.
     """
     s = radius_q / _QUANT
+    fractions, cu, cv = _cell_layout(grid)
     m = max(8 * grid, int(math.ceil(4 * abs(s))) + 1)
     coords = (np.arange(m) + 0.5) / m * 2 - 1
     u, v = np.meshgrid(coords, coords)
     inside = u * u + v * v <= 1.0
     u, v = u[inside], v[inside]
-    cell = (np.clip(((v + 1) / 2 * grid).astype(int), 0, grid - 1) * grid
-            + np.clip(((u + 1) / 2 * grid).astype(int), 0, grid - 1))
-    # a view at (u, v) shows the layer shifted by +s(u, v): out(x) = layer(x - s(u, v))
-    ty, tx = -s * v, -s * u
-    fy, fx = np.floor(ty), np.floor(tx)
-    wy, wx = ty - fy, tx - fx
-    fy, fx = fy.astype(int), fx.astype(int)
-    fractions = np.bincount(cell, minlength=grid * grid).astype(np.float64) / u.size
+    cell = _cell_of(u, v, grid)
+    order = np.argsort(cell, kind="stable")
+    u, v, cell = u[order], v[order], cell[order]
+    bounds = np.searchsorted(cell, np.arange(grid * grid + 1))
     kernels = []
     for c in np.nonzero(fractions)[0]:
-        sel = cell == c
-        y0, x0 = int(fy[sel].min()), int(fx[sel].min())
-        kh, kw = int(fy[sel].max()) - y0 + 2, int(fx[sel].max()) - x0 + 2
+        lo, hi = bounds[c], bounds[c + 1]
+        # a sliver cell the coarse sampling missed is represented by its centroid
+        cu_s, cv_s = (u[lo:hi], v[lo:hi]) if hi > lo else (cu[c:c + 1], cv[c:c + 1])
+        # a view at (u, v) shows the layer shifted by +s(u, v): out(x) = layer(x - s(u, v))
+        ty, tx = -s * cv_s, -s * cu_s
+        fy, fx = np.floor(ty), np.floor(tx)
+        ay, ax = ty - fy, tx - fx
+        y0, x0 = int(fy.min()), int(fx.min())
+        yy, xx = fy.astype(int) - y0, fx.astype(int) - x0
+        kh, kw = int(yy.max()) + 2, int(xx.max()) + 2
         k = np.zeros(kh * kw, np.float64)
-        yy, xx, ay, ax = fy[sel] - y0, fx[sel] - x0, wy[sel], wx[sel]
         for dy, dx, wgt in ((0, 0, (1 - ay) * (1 - ax)), (0, 1, (1 - ay) * ax), (1, 0, ay * (1 - ax)), (1, 1, ay * ax)):
-            np.add.at(k, (yy + dy) * kw + (xx + dx), wgt)
+            k += np.bincount((yy + dy) * kw + (xx + dx), weights=wgt, minlength=kh * kw)
         k = k.reshape(kh, kw)
         # drop empty border rows/columns left by exact-integer positions
         rows, cols = np.nonzero(k.sum(1) > 1e-12)[0], np.nonzero(k.sum(0) > 1e-12)[0]
         k = k[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
         kernels.append(_CellKernel(int(c), y0 + int(rows[0]), x0 + int(cols[0]), (k / k.sum()).astype(np.float32)))
-    return tuple(kernels), tuple(fractions.tolist())
+    return tuple(kernels)
 
 
 def _slabs(layer: Layer, focus: float, k: float, slab_px: float, max_slabs: int) -> list[tuple[float, np.ndarray | None]]:
@@ -160,7 +187,7 @@ def render(scene: Scene, focus_disparity: float, blur_radius_px: float, *, cell_
     pad = int(math.ceil(r_max)) + 2
     n_cells = grid * grid
     views = np.zeros((n_cells, h, w, 3), np.float32)
-    fractions = np.zeros(n_cells)
+    fractions = _cell_layout(grid)[0]
     pinhole = np.zeros((h, w, 3), np.float32)
     disparity = np.zeros((h, w), np.float32)
     margin = int(math.ceil(r_max)) + 1
@@ -181,9 +208,7 @@ def render(scene: Scene, focus_disparity: float, blur_radius_px: float, *, cell_
         for s, weight in plan:
             src = premult if weight is None else premult * weight[..., None]
             padded = cv2.copyMakeBorder(src, pad, pad, pad, pad, border)
-            kernels, frac = _cell_kernels(int(round(s * _QUANT)), grid)
-            fractions[:] = frac
-            for ck in kernels:
+            for ck in _cell_kernels(int(round(s * _QUANT)), grid):
                 kh, kw = ck.kernel.shape
                 ry, rx = y0 + pad + ck.ty0, x0 + pad + ck.tx0
                 roi = padded[ry:ry + (y1 - y0) + kh - 1, rx:rx + (x1 - x0) + kw - 1]
