@@ -17,12 +17,15 @@ depth encoder starts from random weights (the documented substitute); ``notes`` 
 Data: ``defocus_cli.data.tasks.deeplens_sample`` on the fly (3-plane composites with depth,
 corrupted depth, segmentation and the light-field shallow-DoF target), or a folder of
 pre-generated ``.npz`` samples (``data.dir``). The depth system also reads a generic RGB-D
-folder through ``defocus_cli.data.readers`` when ``data.dir`` holds images instead.
+folder (``defocus_cli.data.readers.read_rgbd_folder``) as ``data.dir``, pairing each RGB-D
+crop with a composite for the segmentation term. Validation always uses the held-out
+synthetic split.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +34,13 @@ from torch import nn
 
 from defocus_cli.errors import UsageError
 from defocus_cli.models.registry import TensorSpec
-from defocus_cli.training.datasets import UNBOUNDED, NpzFolderDataset, SyntheticDataset, to_tensor
+from defocus_cli.training.datasets import (
+    UNBOUNDED,
+    NpzFolderDataset,
+    SyntheticDataset,
+    sample_rng,
+    to_tensor,
+)
 from defocus_cli.training.losses.deeplens import ALPHA, depth_loss, lens_blur_loss
 from defocus_cli.training.nets.deeplens import DeepLensRenderer, DepthNet, normalize_minmax
 from defocus_cli.training.nets.resnet import load_resnet50_weights
@@ -113,22 +122,34 @@ def signed_depth(depth: torch.Tensor, focus_depth: torch.Tensor, blur_radius_px:
     return (depth - focus) * (k / max_blur_radius_px)
 
 
-def _sample_dataset(config: Config, split: str, keys: tuple[str, ...], sampler_kwargs: dict[str, Any]) -> torch.utils.data.Dataset:
-    """deeplens_sample items (only ``keys``) on the fly, or a folder of .npz samples."""
+def _crop_for(config: Config, split: str) -> tuple[int, int]:
     data = config.get("data", {})
-    crop = tuple(data.get("crop") or _CROPS["cpu"])
-    if split != "train" and data.get("val_crop"):
-        crop = tuple(data["val_crop"])
+    crop = data.get("val_crop") if split != "train" and data.get("val_crop") else data.get("crop")
+    h, w = crop or _CROPS["cpu"]
+    return int(h), int(w)
+
+
+def _cropper(keys: tuple[str, ...], crop: tuple[int, int]) -> Any:
+    """``transform(sample, rng)``: the same random crop of every spatial key, then tensors."""
 
     def transform(sample: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, torch.Tensor]:
         if tuple(np.asarray(sample["image"]).shape[:2]) != crop:
             from defocus_cli.data.tasks import random_crop
 
             spatial = [k for k in keys if np.asarray(sample[k]).ndim >= 2]
-            sample = dict(sample) | dict(zip(spatial, random_crop(rng, [np.asarray(sample[k], np.float32) for k in spatial], crop), strict=True))
+            cropped = random_crop(rng, [np.asarray(sample[k], np.float32) for k in spatial], crop)
+            sample = dict(sample) | dict(zip(spatial, cropped, strict=True))
         return {k: to_tensor(sample[k]) for k in keys}
 
-    if data.get("dir"):
+    return transform
+
+
+def _sample_dataset(config: Config, split: str, keys: tuple[str, ...], sampler_kwargs: dict[str, Any]) -> torch.utils.data.Dataset:
+    """deeplens_sample items (only ``keys``) on the fly, or (train split) a folder of .npz samples."""
+    data = config.get("data", {})
+    crop = _crop_for(config, split)
+    transform = _cropper(keys, crop)
+    if data.get("dir") and split == "train":  # validation stays on the held-out synthetic split
         return NpzFolderDataset(data["dir"], keys, seed=int(data.get("seed", 0)), split=split, transform=transform)
     from defocus_cli.data.tasks import deeplens_sample
 
@@ -137,6 +158,36 @@ def _sample_dataset(config: Config, split: str, keys: tuple[str, ...], sampler_k
         lambda rng: deeplens_sample(rng, crop, **sampler_kwargs),
         seed=int(data.get("seed", 0)), split=split, length=length, transform=transform,
     )
+
+
+class RgbdWithSegmentation(torch.utils.data.Dataset):
+    """Eq. 1's mixed batches: depth from an RGB-D folder, segmentation from the composites.
+
+    Item ``i``: a random crop of a random RGB-D pair (``image``, ``depth``) and a synthetic
+    composite (``seg_image``, ``segmentation``), both from rng ``(seed, split, i)``. The
+    paper's D^g and S^g likewise come from different datasets in every mini-batch.
+    """
+
+    def __init__(self, root: str, crop: tuple[int, int], seed: int, split: str, length: int, depth_kind: str = "disparity") -> None:
+        from defocus_cli.data.readers import read_rgbd_folder
+
+        self.items = read_rgbd_folder(root)
+        self.crop, self.seed, self.split, self.length, self.depth_kind = crop, seed, split, length, depth_kind
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        from defocus_cli.data.tasks import deeplens_sample, random_crop
+
+        rng = sample_rng(self.seed, self.split, index)
+        image, depth = self.items[int(rng.integers(len(self.items)))].load(self.depth_kind)
+        image, depth = random_crop(rng, [image, depth], self.crop)
+        composite = deeplens_sample(rng, self.crop)
+        return {
+            "image": to_tensor(image), "depth": to_tensor(depth),
+            "seg_image": to_tensor(composite["image"]), "segmentation": to_tensor(composite["segmentation"]),
+        }
 
 
 # --------------------------------------------------------------------------- depth
@@ -171,7 +222,7 @@ class DeepLensDepthSystem(TrainingSystem):
         _check_width(width, _DEPTH_WIDTHS)
         return {
             "model": _preset(DepthModelConfig, _DEPTH_WIDTHS[width]),
-            "data": {"crop": list(_CROPS[width])},
+            "data": {"crop": list(_CROPS[width]), "depth_kind": "disparity"},
             "train": {"batch_size": 2 if width == "tiny" else 4, "lr": 1e-4, "betas": [0.9, 0.999]},
         }
 
@@ -198,11 +249,14 @@ class DeepLensDepthSystem(TrainingSystem):
         for key in ("image", "depth", "segmentation"):
             if key not in batch:
                 raise KeyError(f"a deeplens-depth batch needs {key!r}")
-        self.inputs = {k: batch[k].to(self.device) for k in ("image", "depth", "segmentation")}
+        keys = ("image", "depth", "segmentation", "seg_image")
+        self.inputs = {k: batch[k].to(self.device) for k in keys if k in batch}
 
     def optimize_parameters(self, step: int) -> dict[str, float]:
         x = self.inputs
         depth, seg = self.net(x["image"])
+        if "seg_image" in x:  # mixed batch: the segmentation labels belong to other images
+            _, seg = self.net(x["seg_image"])
         total, l_d, l_s = depth_loss(depth, seg, x["depth"], x["segmentation"], self.cfg.gamma, self.cfg.normalize)
         self.optimizers["depth"].zero_grad(set_to_none=True)
         total.backward()
@@ -243,7 +297,13 @@ class DeepLensDepthSystem(TrainingSystem):
 
     @classmethod
     def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
-        """``image``, ``depth``, ``segmentation`` items from the DeepLens composites."""
+        """``image``, ``depth``, ``segmentation`` from the composites; with ``data.dir`` an RGB-D
+        folder (``image/`` + ``depth/``) supplies the depth, the composites the segmentation."""
+        data = config.get("data", {})
+        if data.get("dir") and split == "train" and not any(Path(data["dir"]).glob("*.npz")):
+            return RgbdWithSegmentation(
+                data["dir"], _crop_for(config, split), int(data.get("seed", 0)), split, UNBOUNDED, str(data.get("depth_kind", "disparity"))
+            )
         return _sample_dataset(config, split, ("image", "depth", "segmentation"), {})
 
 

@@ -37,7 +37,13 @@ from torch import nn
 
 from defocus_cli.errors import UsageError
 from defocus_cli.models.registry import TensorSpec
-from defocus_cli.training.datasets import UNBOUNDED, NpzFolderDataset, SyntheticDataset, to_tensor
+from defocus_cli.training.datasets import (
+    UNBOUNDED,
+    NpzFolderDataset,
+    SyntheticDataset,
+    sample_rng,
+    to_tensor,
+)
 from defocus_cli.training.losses.dmenet import (
     DMENetWeights,
     adversarial_loss,
@@ -104,11 +110,11 @@ class DMENetModelConfig:
 
 _WIDTHS: dict[str, dict[str, Any]] = {
     # the paper's B is VGG19 at full width (its encoder is initialised from ImageNet VGG19)
-    "paper": {"width": 64, "convs": [2, 2, 4, 4, 4], "refine_blocks": 2, "d_width": 64, "s_widths": [64, 64, 64]},
+    # c_max = 28 px diameter (§5.1), i.e. a 14 px radius
+    "paper": {"width": 64, "convs": [2, 2, 4, 4, 4], "refine_blocks": 2, "d_width": 64, "s_widths": [64, 64, 64], "max_coc_radius_px": 14.0},
     "cpu": {"width": 16, "convs": [1, 1, 2, 2, 2], "refine_blocks": 1, "d_width": 16, "s_widths": [16, 16]},
     "tiny": {"width": 4, "convs": [1, 1, 1, 1, 1], "refine_blocks": 1, "d_width": 4, "s_widths": [4]},
 }
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 _CROPS = {"paper": [256, 256], "cpu": [96, 96], "tiny": [32, 32]}
 
 
@@ -118,10 +124,9 @@ def lr_factor(step: int, steps_per_epoch: int, decay: float = 0.8, every_epochs:
     return decay ** (epoch // every_epochs)
 
 
-def _read_rgb(path: str) -> np.ndarray:
-    from defocus_cli.io.image import load_image
-
-    return load_image(path).rgb
+def _rgb(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, np.float32)
+    return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
 
 
 def _fit_crop(rng: np.random.Generator, arrays: list[np.ndarray], crop: tuple[int, int]) -> list[np.ndarray]:
@@ -131,12 +136,14 @@ def _fit_crop(rng: np.random.Generator, arrays: list[np.ndarray], crop: tuple[in
     return random_crop(rng, arrays, crop)
 
 
-def folder_images(folder: str) -> list[str]:
+def folder_images(folder: str) -> list[Path]:
     """Sorted image files under ``folder`` (recursive); an empty or missing folder is a usage error."""
+    from defocus_cli.data.readers import IMAGE_SUFFIXES
+
     root = Path(folder)
     if not root.is_dir():
         raise UsageError(f"image folder {root} does not exist")
-    files = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise UsageError(f"image folder {root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return files
@@ -144,30 +151,50 @@ def folder_images(folder: str) -> list[str]:
 
 def real_sampler(folder: str) -> Callable[[np.random.Generator, tuple[int, int]], np.ndarray]:
     """Draw a random crop of a random photo of ``folder`` (D_R: real defocused, unlabelled)."""
+    from defocus_cli.data.readers import read_image
+
     files = folder_images(folder)
 
     def draw(rng: np.random.Generator, crop: tuple[int, int]) -> np.ndarray:
-        return _fit_crop(rng, [_read_rgb(files[int(rng.integers(len(files)))])], crop)[0]
+        return _fit_crop(rng, [_rgb(read_image(files[int(rng.integers(len(files)))]))], crop)[0]
 
     return draw
 
 
-def cuhk_sampler(folder: str) -> Callable[[np.random.Generator, tuple[int, int]], tuple[np.ndarray, np.ndarray]]:
+def cuhk_sampler(folder: str, white_is_sharp: bool = True) -> Callable[[np.random.Generator, tuple[int, int]], tuple[np.ndarray, np.ndarray]]:
     """Draw a random crop of a CUHK-style pair (D_B): image and binary mask, 1 = blurred.
 
-    Uses :func:`defocus_cli.data.readers.read_cuhk` (image + mask pairs of the CUHK blur
-    detection dataset).
+    Read with :func:`defocus_cli.data.readers.read_cuhk` (``image/`` + ``gt/``; masks mark
+    the sharp region white unless ``white_is_sharp`` is False).
     """
-    from defocus_cli.data import readers
+    from defocus_cli.data.readers import read_cuhk
 
-    pairs = readers.read_cuhk(folder)
+    pairs = read_cuhk(folder, white_is_sharp=white_is_sharp)
 
     def draw(rng: np.random.Generator, crop: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        image, blurred = pairs[int(rng.integers(len(pairs)))]
-        image, blurred = _fit_crop(rng, [np.asarray(image, np.float32), np.asarray(blurred, np.float32)], crop)
+        item = pairs[int(rng.integers(len(pairs)))]
+        image, blurred = _fit_crop(rng, [_rgb(item.image), np.asarray(item.blurred, np.float32)], crop)
         return image, (blurred >= 0.5).astype(np.float32)
 
     return draw
+
+
+class _SyndofFolder(torch.utils.data.Dataset):
+    """A SYNDOF folder (``image/`` + ``blur_map/``) as random crops; item i uses rng (seed, split, i)."""
+
+    def __init__(self, root: str, seed: int, split: str, length: int, transform: Callable[..., dict[str, torch.Tensor]]) -> None:
+        from defocus_cli.data.readers import read_syndof
+
+        self.items = read_syndof(root)
+        self.seed, self.split, self.length, self.transform = seed, split, length, transform
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = sample_rng(self.seed, self.split, index)
+        item = self.items[int(rng.integers(len(self.items)))]
+        return self.transform({"image": _rgb(item.image), "coc_radius_px": item.coc_radius_px}, rng)
 
 
 @register_system
@@ -187,7 +214,7 @@ class DMENetSystem(TrainingSystem):
         model["convs"], model["s_widths"] = list(model["convs"]), list(model["s_widths"])
         return {
             "model": model,
-            "data": {"crop": list(_CROPS[width]), "real_dir": None, "cuhk_dir": None},
+            "data": {"crop": list(_CROPS[width]), "real_dir": None, "cuhk_dir": None, "cuhk_white_is_sharp": True},
             # §5.1: Adam (default betas), lr 1e-4, batch 4
             "train": {"batch_size": 2 if width == "tiny" else 4, "lr": 1e-4, "betas": [0.9, 0.999]},
         }
@@ -328,7 +355,7 @@ class DMENetSystem(TrainingSystem):
         real = cuhk = None
         if split == "train":
             real = real_sampler(data["real_dir"]) if data.get("real_dir") else None
-            cuhk = cuhk_sampler(data["cuhk_dir"]) if data.get("cuhk_dir") else None
+            cuhk = cuhk_sampler(data["cuhk_dir"], bool(data.get("cuhk_white_is_sharp", True))) if data.get("cuhk_dir") else None
 
         def transform(sample: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, torch.Tensor]:
             if tuple(sample["image"].shape[:2]) != crop:
@@ -341,12 +368,15 @@ class DMENetSystem(TrainingSystem):
                 item["cuhk_image"], item["cuhk_blurred"] = to_tensor(image), to_tensor(blurred)
             return item
 
-        if data.get("dir"):
-            # a folder of pre-generated samples (``defocus data synth syndof``)
-            return NpzFolderDataset(data["dir"], ("image", "coc_radius_px"), seed=int(data.get("seed", 0)), split=split, transform=transform)
+        length = UNBOUNDED if split == "train" else int(data.get("val_samples", 16))
+        if data.get("dir") and split == "train":  # validation stays on the held-out synthetic split
+            root = Path(data["dir"])
+            if (root / "blur_map").is_dir():  # the SYNDOF layout
+                return _SyndofFolder(str(root), int(data.get("seed", 0)), split, length, transform)
+            # a folder of pre-generated samples (``defocus data synth``)
+            return NpzFolderDataset(root, ("image", "coc_radius_px"), seed=int(data.get("seed", 0)), split=split, transform=transform)
         from defocus_cli.data.tasks import syndof_sample
 
-        length = UNBOUNDED if split == "train" else int(data.get("val_samples", 16))
         return SyntheticDataset(
             lambda rng: syndof_sample(rng, crop, max_coc_radius_px=max_radius),
             seed=int(data.get("seed", 0)), split=split, length=length, transform=transform,
