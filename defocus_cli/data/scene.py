@@ -135,11 +135,12 @@ def _flower_layer(rng: np.random.Generator, size: tuple[int, int], d: float, gro
     cv2.circle(centre, (int(cx * one), int(cy * one)), int(r * rng.uniform(0.15, 0.3) * one), 1.0, -1, cv2.LINE_AA, 4)
     stem = np.zeros(size, np.float32)
     bottom = h + 5 if ground_row is None else ground_row
+    cy = min(cy, bottom - 2 * r)  # the bloom sits above where its stem meets the ground
     bend = rng.normal(0, r)
     pts = np.array([[cx, cy], [cx + bend, (cy + bottom) / 2], [cx + bend * 0.5, bottom]])
     cv2.polylines(stem, [np.round(pts * one).astype(np.int32)], False, 1.0, max(1, int(r * 0.12)), cv2.LINE_AA, 4)
     for _ in range(int(rng.integers(0, 3))):
-        ly = rng.uniform(cy + r, bottom)
+        ly = rng.uniform(min(cy + r, bottom), max(cy + r, bottom))
         side = rng.choice([-1, 1])
         cv2.ellipse(stem, (int((cx + side * r * 0.5) * one), int(ly * one)), (int(r * 0.6 * one), int(r * 0.2 * one + one)),
                     float(rng.uniform(-40, 40)), 0, 360, 1.0, -1, cv2.LINE_AA, 4)

@@ -113,3 +113,21 @@ def test_rejects_bad_arguments() -> None:
         render(scene, 0.5, -1.0)
     with pytest.raises(ValueError, match="no layers"):
         render(Scene([], (16, 16)), 0.5, 1.0)
+
+
+def test_slanted_layer_blur_follows_its_disparity() -> None:
+    h, w = 48, 104
+    dots = np.zeros((h, w), np.float32)
+    xs = np.arange(8, w - 8, 16)
+    dots[h // 2, xs] = 1.0
+    layer = _layer(dots, None, 0.0, opaque=True)
+    layer.disparity[:] = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+    k, focus = 12.0, 0.5
+    out = srgb_to_linear(render(Scene([layer], (h, w)), focus, k).image)[..., 0].astype(np.float64)
+    yy, xx = np.mgrid[-8:9, -8:9]
+    for x in xs:
+        patch = out[h // 2 - 8:h // 2 + 9, x - 8:x + 9]
+        assert patch.sum() == pytest.approx(1.0, abs=0.01)
+        radius = np.sqrt(2 * ((yy**2 + xx**2) * patch).sum() / patch.sum())
+        expected = k * abs(layer.disparity[0, x] - focus)
+        assert radius == pytest.approx(expected, abs=0.5 if expected > 1 else 0.7), x
