@@ -18,6 +18,9 @@ from defocus_cli.errors import EXIT_INTERRUPTED, DefocusError
 SUBCOMMANDS: dict[str, str] = {
     "models": "defocus_cli.cli.models_cmd:models",
     "data": "defocus_cli.cli.data_cmd:data",
+    "train": "defocus_cli.cli.train:train",
+    "export": "defocus_cli.cli.export:export",
+    "eval": "defocus_cli.cli.eval:eval_cmd",
 }
 
 

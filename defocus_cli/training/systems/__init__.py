@@ -19,17 +19,8 @@ import importlib
 from typing import TypeVar
 
 from defocus_cli.errors import UsageError
+from defocus_cli.training.names import SYSTEM_MODULES
 from defocus_cli.training.template import TrainingSystem
-
-#: System name -> module that registers it. ``defocus train`` offers exactly these names.
-SYSTEM_MODULES: dict[str, str] = {
-    "magnify": "defocus_cli.training.systems.magnify",
-    "deblur": "defocus_cli.training.systems.refocus",
-    "refocus": "defocus_cli.training.systems.refocus",
-    "dmenet": "defocus_cli.training.systems.dmenet",
-    "deeplens-depth": "defocus_cli.training.systems.deeplens",
-    "deeplens-blur": "defocus_cli.training.systems.deeplens",
-}
 
 _SYSTEMS: dict[str, type[TrainingSystem]] = {}
 

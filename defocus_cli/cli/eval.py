@@ -1,0 +1,51 @@
+"""``defocus eval TASK --model M``: the papers' metric tables for a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from defocus_cli.cli.train import require_torch
+from defocus_cli.training.names import EVAL_TASKS
+
+
+def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int, int]:
+    try:
+        parts = [int(v) for v in value.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 16:
+        raise click.BadParameter("expected HxW (or one side), at least 16 px, e.g. 128x96")
+    return parts[0], parts[1]
+
+
+@click.command("eval")
+@click.argument("task", type=click.Choice(EVAL_TASKS))
+@click.option("--model", "model", required=True, type=click.Path(exists=True, path_type=Path),
+              help="An exported .onnx model (run through onnxruntime) or a training run folder.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A folder of .npz samples (default: the held-out synthetic split).")
+@click.option("--samples", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Number of samples per split.")
+@click.option("--size", default="128", show_default=True, callback=_size, help="Synthetic sample size HxW.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Data seed.")
+@click.option("--deblur-model", type=click.Path(exists=True, path_type=Path),
+              help="refocus: the deblur model that supplies the radiance (adds the full-pipeline row).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON.")
+def eval_cmd(task: str, model: Path, data_dir: Path | None, samples: int, size: tuple[int, int], seed: int,
+             deblur_model: Path | None, as_json: bool) -> None:
+    """Print TASK's tables in the layout of its paper, next to the identity (and classical)
+    baselines."""
+    require_torch()
+    from defocus_cli.training.evaluate import evaluate
+
+    extra = {"deblur": deblur_model} if deblur_model else None
+    tables = evaluate(task, model, data_dir=data_dir, size=size, count=samples, seed=seed, extra_models=extra)
+    if as_json:
+        click.echo(json.dumps([t.as_dict() for t in tables], indent=2))
+    else:
+        click.echo("\n\n".join(t.render() for t in tables))

@@ -1,0 +1,33 @@
+"""``defocus export RUN -o model.onnx``: a trained run to ONNX + ModelSpec + model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from defocus_cli.cli.train import require_torch
+
+
+@click.command("export")
+@click.argument("run", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The .onnx file to write (its card and spec go next to it).")
+@click.option("--name", help="Model name in the registry (default: SYSTEM-RUNFOLDER).")
+@click.option("--manifest", help="Add the ModelSpec to this manifest; 'bundled' = the shipped weights/manifest.json.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A checkpoint of the run (default: the last one).")
+@click.option("--description", default="", help="One line for `defocus models list`.")
+@click.option("--default", "make_default", is_flag=True, help="Mark it the default model of its task.")
+def export(run: Path, output: Path, name: str | None, manifest: str | None, checkpoint: Path | None,
+           description: str, make_default: bool) -> None:
+    """Export RUN's network to a single-file ONNX model with dynamic height and width, after
+    checking torch against onnxruntime at two sizes."""
+    require_torch()
+    from defocus_cli.training.export import export_run
+
+    spec = export_run(run, output, name=name, manifest=manifest, checkpoint=checkpoint, description=description,
+                      default=make_default)
+    where = f", added to {manifest}" if manifest else ""
+    click.echo(f"{spec.name}: {output} (sha256 {spec.sha256[:12]}, max |torch - onnxruntime| "
+               f"{spec.extra['parity_max_abs_diff']:.1e}){where}", err=True)

@@ -1,0 +1,230 @@
+"""``defocus export RUN -o model.onnx``: a trained run to a single-file ONNX model, its
+ModelSpec entry and its model card.
+
+The graph is :meth:`TrainingSystem.inference_module`, exported with the dynamo-based exporter
+(``torch.onnx.export(..., dynamo=True)``) at opset :data:`OPSET`, with dynamic batch, height
+and width (H and W declared as multiples of the system's stride, which the inference pipelines
+pad to) and all weights inside the file (``external_data=False``). Before anything is
+written for keeps, torch and onnxruntime are run on the same random inputs at two sizes
+(:data:`CHECK_SIZES`, one non-square); a max abs difference >= :data:`TOLERANCE` refuses the
+export and removes the file.
+
+The ModelSpec (name, task, file, sha256, I/O names and layouts, preprocessing, stride) is
+returned, written as ``<output>.spec.json`` next to the model, and added to a manifest only
+when one is named (``--manifest FILE``; the bundled ``weights/manifest.json`` only with
+``--manifest bundled``), so exporting never edits the shipped weights by accident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from defocus_cli.errors import DefocusError, UsageError
+from defocus_cli.models.registry import ModelSpec, add_manifest_entry, manifest_path, spec_to_dict
+from defocus_cli.training.loop import (
+    NOTES_NAME,
+    build_system,
+    find_checkpoint,
+    load_checkpoint,
+    load_run_config,
+    read_metrics,
+)
+from defocus_cli.training.template import TrainingSystem
+
+OPSET = 18
+TOLERANCE = 1e-4
+#: (H, W) pairs the export is checked at, in multiples of 4; the first one traces the graph.
+CHECK_SIZES: tuple[tuple[int, int], ...] = ((64, 64), (48, 80))
+
+
+def load_trained_system(run: str | Path, checkpoint: str | Path | None = None) -> tuple[TrainingSystem, dict[str, Any]]:
+    """The system of a run folder with its last (or the given) checkpoint loaded, on CPU, in
+    eval mode; returns ``(system, checkpoint_state)``."""
+    run = Path(run)
+    config = load_run_config(run)
+    config["train"]["device"] = "cpu"
+    path = Path(checkpoint) if checkpoint else find_checkpoint(run)
+    if path is None or not path.is_file():
+        raise UsageError(f"{run} has no checkpoint yet (train it first)")
+    state = load_checkpoint(path)
+    system = build_system(config, "cpu")
+    system.load_state_dict(state["system"])
+    system.eval()
+    return system, state
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _dynamic_shapes(system: TrainingSystem) -> tuple[dict[int, Any], ...]:
+    contract = system.export_contract()
+    s = system.stride
+    batch = torch.export.Dim("batch", min=1, max=64)
+    # Sides are stride * k: the pipelines pad to the stride, and the exporter can then prove
+    # that the two stride-2 halvings and doublings give back the input size.
+    height = s * torch.export.Dim("h_over_stride", min=2, max=4096)
+    width = s * torch.export.Dim("w_over_stride", min=2, max=4096)
+    shapes = []
+    for spec in contract.inputs:
+        dims: dict[int, Any] = {0: batch}
+        if "H" in spec.layout:
+            dims[spec.layout.index("H")] = height
+        if "W" in spec.layout:
+            dims[spec.layout.index("W")] = width
+        shapes.append(dims)
+    return tuple(shapes)
+
+
+def export_onnx(system: TrainingSystem, output: Path, sizes: tuple[tuple[int, int], ...] = CHECK_SIZES,
+                opset: int = OPSET, metadata: dict[str, Any] | None = None) -> float:
+    """Export ``system``'s inference graph to ``output`` and check it against torch at
+    ``sizes``; returns the max abs difference seen. Raises :class:`DefocusError` (and removes
+    the file) on a mismatch."""
+    import onnx
+
+    contract = system.export_contract()
+    module = system.inference_module().eval()
+    for h, w in sizes:
+        if h % system.stride or w % system.stride:
+            raise UsageError(f"check size {h}x{w} is not a multiple of the stride {system.stride}")
+    torch.manual_seed(0)
+    example = contract.example(*sizes[0])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        with torch.no_grad():
+            program = torch.onnx.export(
+                module, example, dynamo=True, opset_version=opset, external_data=False,
+                input_names=[t.name for t in contract.inputs], output_names=[t.name for t in contract.outputs],
+                dynamic_shapes=_dynamic_shapes(system), verbose=False,
+            )
+        program.save(str(tmp), external_data=False)
+        model = onnx.load(str(tmp))
+        for key, value in (metadata or {}).items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = f"defocus.{key}", json.dumps(value)
+        onnx.save(model, str(tmp))
+        worst = check_parity(module, tmp, contract, sizes)
+        os.replace(tmp, output)
+        return worst
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_parity(module: torch.nn.Module, path: Path, contract: Any, sizes: tuple[tuple[int, int], ...]) -> float:
+    """Max abs difference of torch vs onnxruntime over ``sizes``; raises on >= TOLERANCE."""
+    from defocus_cli.models.session import import_onnxruntime
+
+    ort = import_onnxruntime()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for i, (h, w) in enumerate(sizes):
+        torch.manual_seed(1000 + i)
+        inputs = contract.example(h, w)
+        with torch.no_grad():
+            expected = module(*inputs)
+        expected = expected if isinstance(expected, tuple | list) else (expected,)
+        feed = {t.name: x.numpy() for t, x in zip(contract.inputs, inputs, strict=True)}
+        got = session.run([t.name for t in contract.outputs], feed)
+        for e, g in zip(expected, got, strict=True):
+            if tuple(e.shape) != tuple(g.shape):
+                raise DefocusError(f"export check failed at {h}x{w}: onnxruntime gives shape {g.shape}, torch {tuple(e.shape)}")
+            diff = float(np.abs(e.numpy() - g).max())
+            worst = max(worst, diff)
+            if not math.isfinite(diff) or diff >= TOLERANCE:
+                raise DefocusError(
+                    f"export check failed at {h}x{w}: max |torch - onnxruntime| = {diff:.3g} >= {TOLERANCE:g}; "
+                    "the model was not written")
+    return worst
+
+
+def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[str, Any], parity: float) -> str:
+    """A markdown model card: data, config, steps, wall time, hardware, losses used, metrics."""
+    import yaml
+
+    notes_path = run / NOTES_NAME
+    notes = json.loads(notes_path.read_text(encoding="utf-8")) if notes_path.is_file() else {}
+    val = [r for r in read_metrics(run) if r.get("split") == "val"]
+    last_val = val[-1] if val else {}
+    data = notes.get("data", {})
+    lines = [
+        f"# {spec.name}",
+        "",
+        f"Task: `{spec.task}` ({system.name} system). {spec.description}",
+        "",
+        "## Interface",
+        "",
+        *[f"- input `{t.name}`: {t.layout}, {t.channels} channel(s)" for t in spec.inputs],
+        *[f"- output `{t.name}`: {t.layout}, {t.channels} channel(s)" for t in spec.outputs],
+        f"- sRGB in [0, 1]; H and W padded to a multiple of {spec.stride}; opset {OPSET}; "
+        f"torch vs onnxruntime max abs difference {parity:.2e}",
+        "",
+        "## Training",
+        "",
+        f"- data: {data.get('kind', 'unknown')}" + (f" ({data.get('path')})" if data.get("path") else
+                                                     " scenes from the data engine, generated on the fly"),
+        f"- steps: {state.get('step')}, wall time: {state.get('elapsed_s', 0.0) / 60:.1f} min",
+        f"- hardware: {notes.get('hardware', 'unknown')}, torch {notes.get('torch', '?')}",
+    ]
+    for key, value in notes.items():
+        if key not in {"data", "val_data", "hardware", "torch", "world_size"}:
+            lines.append(f"- {key.replace('_', ' ')}: {value}")
+    lines += ["", "## Validation (held-out synthetic split, 8-bit sRGB)", ""]
+    if last_val:
+        lines += [f"- {k}: {v:.4f}" for k, v in last_val.items() if k not in {"split", "time_s"} and isinstance(v, float)]
+        lines.append(f"- at step {last_val.get('step')}")
+    else:
+        lines.append("- no validation was run")
+    lines += ["", "## Resolved config", "", "```yaml", yaml.safe_dump(system.config, sort_keys=False).rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def export_run(run: str | Path, output: str | Path, *, name: str | None = None, manifest: str | Path | None = None,
+               checkpoint: str | Path | None = None, description: str = "", default: bool = False,
+               licence: str = "MIT", sizes: tuple[tuple[int, int], ...] = CHECK_SIZES) -> ModelSpec:
+    """Export a run; returns its ModelSpec (also written as ``<output>.spec.json``).
+
+    ``manifest``: a manifest file to add the spec to, ``"bundled"`` for the shipped
+    ``weights/manifest.json``, or ``None`` for none.
+    """
+    run, output = Path(run), Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise UsageError(f"-o {output}: the output must be an .onnx file")
+    start = time.perf_counter()
+    system, state = load_trained_system(run, checkpoint)
+    contract = system.export_contract()
+    metadata = {"system": system.name, "task": system.task, "steps": state.get("step"), **contract.extra}
+    parity = export_onnx(system, output, sizes, metadata=metadata)
+    target = manifest_path() if manifest == "bundled" else (Path(manifest) if manifest else None)
+    file_name = os.path.relpath(output.resolve(), target.parent.resolve()) if target else output.name
+    card_path = output.with_suffix(".md")
+    spec = ModelSpec(
+        name=name or f"{system.name}-{run.name}".lower().replace(" ", "-"),
+        task=system.task, version=str(state.get("step")), file=file_name.replace(os.sep, "/"),
+        sha256=sha256_file(output), inputs=contract.inputs, outputs=contract.outputs,
+        preprocessing=contract.preprocessing, stride=system.stride, licence=licence,
+        card=card_path.name, default=default,
+        description=description or f"{system.name} ({system.config.get('width')} width), trained {state.get('step')} steps",
+        extra={**contract.extra, "system": system.name},
+    )
+    card_path.write_text(model_card(system, run, spec, state, parity), encoding="utf-8")
+    output.with_suffix(".spec.json").write_text(json.dumps(spec_to_dict(spec), indent=2) + "\n", encoding="utf-8")
+    if target is not None:
+        add_manifest_entry(spec, target)
+    spec.extra["export_s"] = round(time.perf_counter() - start, 2)
+    spec.extra["parity_max_abs_diff"] = parity
+    return spec

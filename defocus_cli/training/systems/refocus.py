@@ -1,0 +1,249 @@
+"""RefocusGAN (seed 001): deblur G1 and refocus G2, ``defocus train deblur|refocus``.
+
+**deblur** (G1, Eq. 1): input a wide-aperture focal slice + its SML focus measure
+(:func:`defocus_cli.ops.focus.sml`; ``model.focus_channel: false`` drops it, seed 001
+Table 1), 9 residual blocks, output = input RGB + residual, the all-in-focus radiance. Critic
+conditioned on the input and its SML channel (Eq. 5). Loss ``L_cGAN + 100 L_X``.
+
+**refocus** (G2, Eq. 2): input the slice G^i and the radiance G^r (``model.stages: 2``) or
+the slice alone (``model.stages: 1``, the single-stage baseline of Table 2); delta in
+-9..+9 as a one-hot vector of 19 through a fully connected layer to a 64x64 channel appended
+at the innermost layer (before the first of 9 residual blocks). Target: slice i + delta.
+Critic conditioned on the slice and the radiance (Eq. 7). ``model.deltas`` is the set of
+refocus steps trained on: ``[8]``, ``[-9, -5, 5, 9]`` or all 19 (Table 2's three
+configurations). As in the seed, G2 trains on the ground-truth radiance; the pipeline feeds
+it G1's output.
+
+Data: :func:`defocus_cli.data.tasks.focal_stack_sample` (10 slices, nearest focus first)
+on the fly, or ``.npz`` samples with keys ``slices`` (10xHxWx3) and ``all_in_focus``.
+
+Exported graphs (H, W multiples of 4, sRGB [0, 1]):
+deblur ``(image Nx3xHxW, sml Nx1xHxW) -> output``;
+refocus ``(image, radiance Nx3xHxW, delta Nx1) -> output`` (two-stage) or
+``(image, delta) -> output`` (single-stage); ``delta`` holds the integer step as a float.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from defocus_cli.data.tasks import FOCAL_STACK_SLICES, focal_stack_sample
+from defocus_cli.errors import UsageError
+from defocus_cli.models.registry import TensorSpec
+from defocus_cli.ops.focus import sml
+from defocus_cli.training.datasets import (
+    UNBOUNDED,
+    NpzFolderDataset,
+    SyntheticDataset,
+    random_crop_pair,
+    to_tensor,
+)
+from defocus_cli.training.nets.johnson import JohnsonGenerator
+from defocus_cli.training.systems import register_system
+from defocus_cli.training.systems.gan import WGANImageSystem, gan_config
+from defocus_cli.training.template import Batch, Config, ExportContract
+
+MAX_DELTA = 9
+N_DELTAS = 2 * MAX_DELTA + 1
+_CROPS = {"paper": [256, 256], "cpu": [64, 64], "tiny": [32, 32]}
+_BATCH = {"paper": 1, "cpu": 4, "tiny": 2}
+_STACK_DATA = {"blur_radius_px": [4.0, 10.0]}
+
+
+def one_hot_delta(delta: torch.Tensor) -> torch.Tensor:
+    """Nx1 float delta in -9..9 -> Nx19 one-hot (index 0 = -9); comparisons, so it exports."""
+    steps = torch.arange(-MAX_DELTA, MAX_DELTA + 1, device=delta.device, dtype=delta.dtype)
+    return ((delta.reshape(-1, 1) - steps[None]).abs() < 0.5).to(delta.dtype)
+
+
+def _crop_stack(rng: np.random.Generator, s: dict[str, Any], crop: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    slices = np.asarray(s["slices"], np.float32)
+    aif = np.asarray(s["all_in_focus"], np.float32)
+    if slices.shape[1:3] != tuple(crop):
+        parts = random_crop_pair(rng, [np.moveaxis(slices, 0, 2).reshape(*slices.shape[1:3], -1), aif], crop)
+        slices = np.moveaxis(parts[0].reshape(*crop, slices.shape[0], 3), 2, 0)
+        aif = parts[1]
+    return slices, aif
+
+
+def _stack_dataset(config: Config, split: str, item: Any) -> torch.utils.data.Dataset:
+    data = config["data"]
+    crop = tuple(data["crop"] if split == "train" else (data.get("val_crop") or data["crop"]))
+
+    def transform(s: dict[str, Any], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        slices, aif = _crop_stack(rng, s, crop)
+        return item(slices, aif, rng)
+
+    if data.get("dir"):
+        return NpzFolderDataset(data["dir"], ("slices", "all_in_focus"), seed=data["seed"], split=split,
+                                transform=transform)
+
+    def sample(rng: np.random.Generator) -> dict[str, Any]:
+        return focal_stack_sample(rng, crop, blur_radius_px=tuple(data["blur_radius_px"]))
+
+    length = UNBOUNDED if split == "train" else int(data["val_samples"])
+    return SyntheticDataset(sample, seed=data["seed"], split=split, length=length, transform=transform)
+
+
+class DeblurGraph(nn.Module):
+    def __init__(self, generator: JohnsonGenerator, focus_channel: bool) -> None:
+        super().__init__()
+        self.generator, self.focus_channel = generator, focus_channel
+
+    def forward(self, image: torch.Tensor, sml_map: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([image, sml_map], dim=1) if self.focus_channel else image
+        return self.generator(x)
+
+
+@register_system
+class DeblurSystem(WGANImageSystem):
+    """RefocusGAN G1: focal slice (+ SML) -> all-in-focus radiance."""
+
+    name = "deblur"
+    task = "deblur"
+
+    @classmethod
+    def default_config(cls, width: str = "cpu") -> Config:
+        blocks = 1 if width == "tiny" else 9
+        return gan_config(width, {"blocks": blocks, "focus_channel": True},
+                          data={"crop": _CROPS[width], **_STACK_DATA}, train={"batch_size": _BATCH[width]})
+
+    def build(self) -> None:
+        super().build()
+        self.notes["focus_channel"] = "SML" if self.model_config["focus_channel"] else "none (ablation)"
+
+    def _in_channels(self) -> int:
+        return 4 if self.model_config["focus_channel"] else 3
+
+    def make_generator(self) -> JohnsonGenerator:
+        m = self.model_config
+        return JohnsonGenerator(self._in_channels(), m["ngf"], m["blocks"], 0, dropout=m["dropout"])
+
+    def critic_in_channels(self) -> int:
+        return 3 + self._in_channels()
+
+    def generator_inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.model_config["focus_channel"]:
+            return torch.cat([batch["image"], batch["sml"]], dim=1), None
+        return batch["image"], None
+
+    def critic_condition(self, batch: Batch) -> torch.Tensor | None:
+        return self.generator_inputs(batch)[0]
+
+    def inference_module(self) -> nn.Module:
+        return DeblurGraph(self.generator, bool(self.model_config["focus_channel"])).eval()
+
+    def export_contract(self) -> ExportContract:
+        return ExportContract(
+            inputs=(TensorSpec("image", "NCHW", 3), TensorSpec("sml", "NCHW", 1)),
+            outputs=(TensorSpec("output", "NCHW", 3),),
+            example=lambda h, w: (torch.rand(1, 3, h, w), torch.rand(1, 1, h, w)),
+            extra={"focus_channel": "defocus_cli.ops.focus.sml" if self.model_config["focus_channel"] else None},
+        )
+
+    @classmethod
+    def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
+        def item(slices: np.ndarray, aif: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+            image = slices[int(rng.integers(0, len(slices)))]
+            return {"image": to_tensor(image), "sml": to_tensor(sml(image)), "target": to_tensor(aif)}
+
+        return _stack_dataset(config, split, item)
+
+
+class RefocusGraph(nn.Module):
+    def __init__(self, generator: JohnsonGenerator, two_stage: bool) -> None:
+        super().__init__()
+        self.generator, self.two_stage = generator, two_stage
+
+    def forward(self, image: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+        if self.two_stage:
+            radiance, delta = rest
+            return self.generator(torch.cat([image, radiance], dim=1), one_hot_delta(delta))
+        (delta,) = rest
+        return self.generator(image, one_hot_delta(delta))
+
+
+@register_system
+class RefocusSystem(WGANImageSystem):
+    """RefocusGAN G2: (slice, radiance, delta) -> the slice focused delta steps farther."""
+
+    name = "refocus"
+    task = "refocus"
+
+    @classmethod
+    def default_config(cls, width: str = "cpu") -> Config:
+        blocks = 1 if width == "tiny" else 9
+        return gan_config(width, {"blocks": blocks, "stages": 2, "deltas": [-9, -5, 5, 9]},
+                          data={"crop": _CROPS[width], **_STACK_DATA}, train={"batch_size": _BATCH[width]})
+
+    def build(self) -> None:
+        m = self.model_config
+        if m["stages"] not in (1, 2):
+            raise UsageError(f"model.stages must be 1 or 2, got {m['stages']!r}")
+        _check_deltas(m["deltas"])
+        super().build()
+        self.notes["stages"] = "two-stage (slice + radiance)" if m["stages"] == 2 else "single-stage (slice only)"
+
+    @property
+    def two_stage(self) -> bool:
+        return self.model_config["stages"] == 2
+
+    def make_generator(self) -> JohnsonGenerator:
+        m = self.model_config
+        return JohnsonGenerator(6 if self.two_stage else 3, m["ngf"], 0, m["blocks"], cond_features=N_DELTAS,
+                                dropout=m["dropout"])
+
+    def critic_in_channels(self) -> int:
+        return 3 + (6 if self.two_stage else 3)
+
+    def generator_inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = torch.cat([batch["image"], batch["radiance"]], dim=1) if self.two_stage else batch["image"]
+        return x, one_hot_delta(batch["delta"])
+
+    def critic_condition(self, batch: Batch) -> torch.Tensor | None:
+        return self.generator_inputs(batch)[0]
+
+    def inference_module(self) -> nn.Module:
+        return RefocusGraph(self.generator, self.two_stage).eval()
+
+    def export_contract(self) -> ExportContract:
+        image, delta = TensorSpec("image", "NCHW", 3), TensorSpec("delta", "NC", 1)
+        if self.two_stage:
+            inputs = (image, TensorSpec("radiance", "NCHW", 3), delta)
+
+            def example(h: int, w: int) -> tuple[torch.Tensor, ...]:
+                return torch.rand(1, 3, h, w), torch.rand(1, 3, h, w), torch.full((1, 1), 5.0)
+        else:
+            inputs = (image, delta)
+
+            def example(h: int, w: int) -> tuple[torch.Tensor, ...]:
+                return torch.rand(1, 3, h, w), torch.full((1, 1), -5.0)
+        return ExportContract(inputs=inputs, outputs=(TensorSpec("output", "NCHW", 3),), example=example,
+                              extra={"stages": self.model_config["stages"], "deltas": list(self.model_config["deltas"]),
+                                     "radiance_from": "deblur" if self.two_stage else None,
+                                     "focal_stack_slices": FOCAL_STACK_SLICES})
+
+    @classmethod
+    def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
+        deltas = _check_deltas(config["model"]["deltas"])
+
+        def item(slices: np.ndarray, aif: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+            n = len(slices)
+            delta = int(deltas[int(rng.integers(0, len(deltas)))])
+            valid = [i for i in range(n) if 0 <= i + delta < n]
+            i = valid[int(rng.integers(0, len(valid)))]
+            return {"image": to_tensor(slices[i]), "radiance": to_tensor(aif), "delta": to_tensor(np.float32(delta)),
+                    "target": to_tensor(slices[i + delta])}
+
+        return _stack_dataset(config, split, item)
+
+
+def _check_deltas(deltas: Any) -> list[int]:
+    if (not isinstance(deltas, list | tuple) or not deltas
+            or not all(isinstance(d, int) and -MAX_DELTA <= d <= MAX_DELTA for d in deltas)):
+        raise UsageError(f"model.deltas must be a list of integers in -9..9, got {deltas!r}")
+    return [int(d) for d in deltas]
