@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from defocus_cli.data.scene import Layer, Scene
+from defocus_cli.ops.checks import check_image, check_map
 from defocus_cli.ops.color import linear_to_srgb
 from defocus_cli.ops.lens import signed_coc_radius
 
@@ -179,6 +180,12 @@ def render(scene: Scene, focus_disparity: float, blur_radius_px: float, *, cell_
     if blur_radius_px < 0 or not np.isfinite(blur_radius_px):
         raise ValueError(f"blur_radius_px must be a finite number >= 0, got {blur_radius_px}")
     h, w = scene.size
+    for i, layer in enumerate(scene.layers):
+        check_image(layer.color, f"layer {i} color", channels=(3,))
+        check_map(layer.alpha, f"layer {i} alpha", (h, w))
+        check_map(layer.disparity, f"layer {i} disparity", (h, w))
+        if layer.color.shape[:2] != (h, w):
+            raise ValueError(f"layer {i} color must be {h}x{w}x3, got {layer.color.shape}")
     k = float(blur_radius_px)
     focus = float(focus_disparity)
     plans = [_slabs(layer, focus, k, slab_px, max_slabs) for layer in scene.layers]

@@ -113,6 +113,8 @@ def test_rejects_bad_arguments() -> None:
         render(scene, 0.5, -1.0)
     with pytest.raises(ValueError, match="no layers"):
         render(Scene([], (16, 16)), 0.5, 1.0)
+    with pytest.raises(ValueError, match="layer 0 alpha"):
+        render(Scene(scene.layers, (16, 20)), 0.5, 1.0)
 
 
 def test_slanted_layer_blur_follows_its_disparity() -> None:
