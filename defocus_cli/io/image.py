@@ -16,9 +16,9 @@ Conventions (every pipeline relies on them):
   :attr:`LoadedImage.notes`.
 - EXIF is kept (orientation rewritten as 1) and the ICC profile is kept, unless
   ``strip_metadata`` is set on save.
-- 16-bit colour PNG and TIFF are decoded and encoded with OpenCV (Pillow has no 16-bit RGB
-  mode); PNG metadata is then added as ``iCCP``/``eXIf`` chunks. 16-bit TIFF keeps its ICC
-  profile; its EXIF block is not written (the orientation is already applied).
+- 16-bit colour PNG and TIFF are decoded with OpenCV (Pillow has no 16-bit RGB mode).
+  16-bit PNG is encoded with OpenCV plus ``iCCP``/``eXIf`` chunks; 16-bit TIFF is written
+  with Pillow's tag writer and deflate strips, EXIF and ICC included.
 
 Example::
 
@@ -43,7 +43,7 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, TiffImagePlugin, UnidentifiedImageError
 
 from defocus_cli.errors import InputError
 from defocus_cli.io.atomic import atomic_write_bytes
@@ -71,7 +71,13 @@ ALPHA_FORMATS = ("png", "tiff", "webp")
 _PIL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "TIFF": "tiff", "WEBP": "webp"}
 _ORIENTATION_TAG = 0x0112
 _ICC_TAG = 34675
-_EXTRA_SAMPLES_TAG = 338
+_EXIF_POINTERS = (0x8769, 0x8825)  # Exif and GPS sub-IFDs
+# TIFF tags that describe a file's pixel layout: meaningless (and wrong) once the pixels are
+# re-encoded, so they are dropped from a TIFF source's metadata.
+_TIFF_STRUCTURE_TAGS = frozenset({
+    254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 317, 320,
+    322, 323, 324, 325, 330, 338, 339, 340, 341, 347, 513, 514, 530, 531, 532, _ICC_TAG,
+})
 
 
 @dataclass(frozen=True)
@@ -245,6 +251,24 @@ def _decode_16bit(data: bytes, name: str) -> np.ndarray:
     return np.ascontiguousarray(decoded)
 
 
+def _tiff_without_orientation(data: bytes) -> bytes:
+    """The same TIFF with its first IFD's Orientation entry (if any) set to 1 (top-left)."""
+    order = "<" if data[:2] == b"II" else ">"
+    try:
+        (ifd,) = struct.unpack(order + "I", data[4:8])
+        (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
+        for index in range(count):
+            entry = ifd + 2 + 12 * index
+            tag, kind = struct.unpack(order + "HH", data[entry : entry + 4])
+            if tag == _ORIENTATION_TAG and kind == 3:  # SHORT, stored inline
+                patched = bytearray(data)
+                patched[entry + 8 : entry + 10] = struct.pack(order + "H", 1)
+                return bytes(patched)
+    except struct.error:
+        pass  # a damaged header: let the decoder report it
+    return data
+
+
 def load_image(source: str | os.PathLike[str] | bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                name: str | None = None) -> LoadedImage:
     """Decode a photo from a path or from bytes (e.g. stdin).
@@ -289,7 +313,7 @@ def _decode(image: Image.Image, data: bytes, name: str, max_pixels: int | None) 
         )
     notes: list[str] = []
     exif = image.getexif()
-    orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+    header_orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
     icc = image.info.get("icc_profile") or None
     mode = image.mode
 
@@ -301,10 +325,16 @@ def _decode(image: Image.Image, data: bytes, name: str, max_pixels: int | None) 
 
     if bit_depth == 16:
         image.load()  # full decode also detects truncation that OpenCV may tolerate
-        samples = _decode_16bit(data, name)
+        # OpenCV ignores a PNG's orientation but applies a TIFF's itself; neutralise the TIFF
+        # tag so both come out as stored and the orientation is applied once, below.
+        samples = _decode_16bit(_tiff_without_orientation(data) if fmt == "tiff" else data, name)
+        orientation = header_orientation
         scale = 65535.0
     else:
         image.load()
+        # Pillow applies a TIFF's orientation itself while loading (and drops the tag);
+        # what is left is ours to apply.
+        orientation = int(image.getexif().get(_ORIENTATION_TAG, 1) or 1)
         samples, mode_note = _to_standard_mode(image, icc, name)
         if mode_note:
             notes.append(mode_note)
@@ -336,9 +366,12 @@ def _decode(image: Image.Image, data: bytes, name: str, max_pixels: int | None) 
                 rgb = _cms_float(rgb, transform, precise=bit_depth == 16)
                 icc_converted = True
 
+    if fmt == "tiff":
+        for tag in _TIFF_STRUCTURE_TAGS & set(exif):
+            del exif[tag]
     exif_bytes: bytes | None = None
-    if len(exif):
-        if _ORIENTATION_TAG in exif:
+    if len(exif) or header_orientation != 1:
+        if _ORIENTATION_TAG in exif or header_orientation != 1:
             exif[_ORIENTATION_TAG] = 1
         exif_bytes = exif.tobytes()
     return LoadedImage(
@@ -448,62 +481,71 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
 
 
 def _encode_16bit(samples: np.ndarray, format: str, icc: bytes | None, exif: bytes | None) -> bytes:
+    if samples.ndim == 3 and samples.shape[2] == 2:
+        # 16-bit gray + alpha: few readers (Pillow, OpenCV) handle it, so write RGBA.
+        samples = samples[..., [0, 0, 0, 1]]
+    if format == "tiff":
+        return _encode_tiff16(samples, icc, exif)
     bgr = samples
     if samples.ndim == 3:
+        # OpenCV wants BGR(A).
         bgr = samples[..., [2, 1, 0, 3]] if samples.shape[2] == 4 else samples[..., ::-1]
-    bgr = np.ascontiguousarray(bgr)
-    if format == "png":
-        ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
-        data = encoded.tobytes()
-        extra = b""
-        if icc:
-            extra += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
-        if exif:
-            extra += _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
-        # Metadata chunks go right after IHDR (8-byte signature + 25-byte IHDR chunk).
-        data = data[:33] + extra + data[33:]
-    else:
-        ok, encoded = cv2.imencode(".tiff", bgr, [cv2.IMWRITE_TIFF_COMPRESSION, 8])
-        data = encoded.tobytes()
-        if samples.ndim == 3 and samples.shape[2] == 4:
-            # ExtraSamples = 2 (unassociated alpha); OpenCV leaves it out and readers complain.
-            order = "<" if data[:2] == b"II" else ">"
-            data = _tiff_add_tag(data, _EXTRA_SAMPLES_TAG, 3, struct.pack(order + "H", 2), 1)
-        if icc:
-            data = _tiff_add_tag(data, _ICC_TAG, 7, icc)
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(bgr), [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
-        raise InputError(f"could not encode a 16-bit {format.upper()}")
-    return data
+        raise InputError("could not encode a 16-bit PNG")
+    data = encoded.tobytes()
+    extra = b""
+    if icc:
+        extra += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc))
+    if exif:
+        extra += _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
+    # Metadata chunks go right after IHDR (8-byte signature + 25-byte IHDR chunk).
+    return data[:33] + extra + data[33:]
 
 
-def _tiff_add_tag(data: bytes, tag: int, field_type: int, payload: bytes, count_of_values: int | None = None) -> bytes:
-    """Add one tag to the first IFD of a classic TIFF, by rewriting that IFD at the end.
+def _encode_tiff16(samples: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:
+    """A 16-bit TIFF (deflate strips, little-endian) with ICC and EXIF, via Pillow's IFD writer.
 
-    ``payload`` is the tag's value already packed in the file's byte order; ``count_of_values``
-    defaults to its length (right for BYTE/UNDEFINED tags).
+    Pillow cannot hold 16-bit colour pixels, but its ``ImageFileDirectory_v2`` writes any
+    tag set, including the EXIF and GPS sub-IFDs; the strips are compressed here.
     """
-    order = "<" if data[:2] == b"II" else ">"
-    count_of_values = len(payload) if count_of_values is None else count_of_values
-    (ifd_offset,) = struct.unpack(order + "I", data[4:8])
-    (count,) = struct.unpack(order + "H", data[ifd_offset : ifd_offset + 2])
-    entries = [data[ifd_offset + 2 + 12 * i : ifd_offset + 14 + 12 * i] for i in range(count)]
-    (next_ifd,) = struct.unpack(order + "I", data[ifd_offset + 2 + 12 * count : ifd_offset + 6 + 12 * count])
-    body = bytearray(data)
-    if len(body) % 2:
-        body += b"\x00"  # TIFF offsets are word-aligned
-    if len(payload) <= 4:  # small values live inside the entry itself
-        entry = struct.pack(order + "HHI", tag, field_type, count_of_values) + payload.ljust(4, b"\x00")
-    else:
-        payload_offset = len(body)
-        body += payload
-        if len(body) % 2:
-            body += b"\x00"
-        entry = struct.pack(order + "HHII", tag, field_type, count_of_values, payload_offset)
-    entries = sorted([*entries, entry], key=lambda raw: struct.unpack(order + "H", raw[:2])[0])
-    new_ifd_offset = len(body)
-    body += struct.pack(order + "H", len(entries)) + b"".join(entries) + struct.pack(order + "I", next_ifd)
-    body[4:8] = struct.pack(order + "I", new_ifd_offset)
-    return bytes(body)
+    height, width = samples.shape[:2]
+    channels = 1 if samples.ndim == 2 else samples.shape[2]
+    row_bytes = width * channels * 2
+    rows_per_strip = max(1, min(height, (1 << 16) // row_bytes))  # ~64 KB strips, as libtiff does
+    raw = np.ascontiguousarray(samples, dtype="<u2").tobytes()
+    step = rows_per_strip * row_bytes
+    strips = [zlib.compress(raw[start : start + step], 6) for start in range(0, len(raw), step)]
+
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    if exif:
+        source = Image.Exif()
+        source.load(exif)
+        for tag, value in source.items():
+            if tag not in _TIFF_STRUCTURE_TAGS and tag not in _EXIF_POINTERS:
+                ifd[tag] = value
+        for pointer in _EXIF_POINTERS:
+            sub = source.get_ifd(pointer)
+            if sub:
+                ifd[pointer] = dict(sub)
+    # Structure tags last, so nothing from the source metadata can override them.
+    ifd[256], ifd[257] = width, height
+    ifd[258] = (16,) * channels
+    ifd[259] = 8  # Adobe deflate
+    ifd[262] = 2 if channels >= 3 else 1  # RGB or min-is-black
+    ifd[277] = channels
+    ifd[278] = rows_per_strip
+    ifd[284] = 1  # interleaved
+    ifd[339] = (1,) * channels  # unsigned integers
+    if channels in (2, 4):
+        ifd[338] = (2,)  # unassociated alpha, untouched
+    if icc:
+        ifd[_ICC_TAG] = icc
+    # Strip offsets are relative to the end of the IFD's data; Pillow adds that offset.
+    offsets = np.concatenate([[0], np.cumsum([len(strip) for strip in strips])[:-1]]).astype(int)
+    ifd[273] = tuple(int(offset) for offset in offsets)
+    ifd[279] = tuple(len(strip) for strip in strips)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd.tobytes(8) + b"".join(strips)
 
 
 def save_image(image: LoadedImage, destination: str | os.PathLike[str] | BinaryIO, format: str,

@@ -34,6 +34,7 @@ VALID = {
     "rotated6.jpg": ({"orientation": 6}, 8, False, False),
     "rotated3.png": ({"orientation": 3}, 8, False, False),
     "rotated8.webp": ({"orientation": 8, "quality": 100}, 8, False, False),
+    "rotated5.tif": ({"orientation": 5}, 8, False, False),
 }
 BAD = ["truncated.jpg", "truncated16.png", "empty.png", "text.jpg"]
 WIDTH, HEIGHT = 36, 24

@@ -96,9 +96,10 @@ def test_palette_with_transparency_keeps_alpha(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.alpha == 0, indices == 3)
 
 
+@pytest.mark.parametrize("suffix", ["png", "tif"])
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_orientation_matches_pillow_and_is_reset(tmp_path: Path, orientation: int) -> None:
-    path = tmp_path / "rotated.png"
+def test_exif_orientation_matches_pillow_and_is_reset(tmp_path: Path, orientation: int, suffix: str) -> None:
+    path = tmp_path / f"rotated.{suffix}"
     write_photo(path, orientation=orientation)
     image = load_image(path)
     with Image.open(path) as reference:
@@ -270,3 +271,27 @@ def test_exif_helper_sanity() -> None:
     exif = Image.Exif()
     exif.load(exif_with_orientation(3))
     assert exif[0x0112] == 3
+
+
+@pytest.mark.parametrize("fmt", ["png", "tiff"])
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_sixteen_bit_orientation_and_exif_survive(fmt: str, orientation: int) -> None:
+    stored = pattern()
+    source = LoadedImage(rgb=stored, bit_depth=16, exif=exif_with_orientation(orientation), format=fmt)
+    data, _ = encode_image(source, fmt)
+    image = load_image(data)
+    expected = {3: np.rot90(stored, 2), 6: np.rot90(stored, -1), 8: np.rot90(stored, 1)}[orientation]
+    np.testing.assert_allclose(image.rgb, expected, atol=1 / 65535)
+    with Image.open(io.BytesIO(encode_image(image, fmt)[0])) as written:
+        exif = written.getexif()
+        assert exif[0x0112] == 1 and exif[0x010F] == "TestCam"
+
+
+def test_tiff_layout_tags_do_not_leak_into_other_formats(tmp_path: Path) -> None:
+    path = tmp_path / "layout.tif"
+    write_photo(path, orientation=6)
+    image = load_image(path)
+    with Image.open(io.BytesIO(encode_image(image, "jpeg")[0])) as written:
+        exif = written.getexif()
+        assert exif[0x010F] == "TestCam" and exif[0x0112] == 1
+        assert not {256, 257, 273, 279} & set(exif)
