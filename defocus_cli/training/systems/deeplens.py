@@ -421,3 +421,7 @@ class DeepLensBlurSystem(TrainingSystem):
         k = config.get("data", {}).get("blur_radius_px", [2.0, 10.0])
         keys = ("image", "depth", "depth_corrupted", "focus_depth", "blur_radius_px", "target")
         return _sample_dataset(config, split, keys, {"blur_radius_px": (float(k[0]), float(k[1]))})
+
+
+# ``defocus eval depth|lens-blur`` find their tables through this module (evaluate.TABLE_MODULES).
+from defocus_cli.training import eval_deeplens  # noqa: E402, F401

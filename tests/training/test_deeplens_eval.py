@@ -1,0 +1,66 @@
+"""Tests for defocus_cli/training/eval_deeplens.py (seed 003 tables)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from defocus_cli.training.eval_deeplens import (
+    depth_mae,
+    ground_plane_prior,
+    signed_input,
+    spline_fit,
+)
+from defocus_cli.training.evaluate import EVAL_SAMPLERS, EvalData, Predictor, get_table
+
+
+def test_spline_fit_removes_monotone_distortions_but_not_noise() -> None:
+    rng = np.random.default_rng(0)
+    gt = rng.random((16, 16))
+    assert depth_mae(gt**2, gt) < 0.02  # a monotone warp is (nearly) fitted away
+    assert depth_mae(1 - gt, gt) < 1e-6  # an inverted map too (aperture-supervised case)
+    assert depth_mae(rng.random((16, 16)), gt) > 0.15
+    assert np.allclose(spline_fit(np.full((4, 4), 0.3), gt[:4, :4]), gt[:4, :4].mean())
+
+
+def test_signed_input_scales_and_clips_alpha() -> None:
+    d = np.full((2, 2), 0.8, np.float32)
+    out, clipped = signed_input(d, 0.3, 5.0, 10.0)
+    assert np.allclose(out, 0.25) and not clipped
+    out, clipped = signed_input(d, 0.3, 20.0, 10.0)
+    assert np.allclose(out, 0.5) and clipped
+
+
+def test_ground_plane_prior_is_nearer_at_the_bottom() -> None:
+    prior = ground_plane_prior(np.zeros((5, 3, 3)))
+    assert prior[0, 0] == 0.0 and prior[-1, 0] == 1.0
+
+
+def _samples(count: int = 2) -> list[dict[str, np.ndarray]]:
+    return [EVAL_SAMPLERS["lens-blur"](np.random.default_rng(i), (32, 32), i) for i in range(count)]
+
+
+def test_depth_table_with_an_oracle(tmp_path) -> None:
+    samples = _samples()
+    for i, s in enumerate(samples):
+        np.savez(tmp_path / f"{i}.npz", **s)
+    lookup = {s["image"].tobytes(): s["depth"] for s in samples}
+    oracle = Predictor(lambda x: lookup[x["image"].tobytes()][..., None], ["image"], "oracle")
+    (table,) = get_table("depth")(oracle, EvalData(None, folder=tmp_path, count=0))
+    assert table.rows[0][1] == pytest.approx(0.0, abs=1e-6)
+    assert table.rows[1][1] > 0.01
+
+
+def test_lens_blur_tables_layout_and_identity_row(tmp_path) -> None:
+    samples = _samples()
+    for i, s in enumerate(samples):
+        np.savez(tmp_path / f"{i}.npz", **s)
+
+    def passthrough(inputs):  # returns the input: must score exactly like the identity row
+        return inputs["image"]
+
+    model = Predictor(passthrough, ["image", "signed_depth"], "passthrough", {"max_blur_radius_px": 10.0})
+    t2, t3 = get_table("lens-blur")(model, EvalData(None, folder=tmp_path, count=0))
+    assert [r[0] for r in t3.rows] == ["GT", "Corrupted"]
+    assert t2.rows[2][1:] == pytest.approx(t2.rows[0][1:])
+    assert t2.rows[1][1] > t2.rows[0][1]  # the classical renderer beats doing nothing

@@ -1,0 +1,53 @@
+"""Tests for defocus_cli/training/eval_dmenet.py (seed 002 tables)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from defocus_cli.training.eval_dmenet import STRIDE, binarize, blur_accuracy, map_errors, run_padded
+from defocus_cli.training.evaluate import EVAL_SAMPLERS, EvalData, Predictor, get_table
+
+
+def test_binarize_uses_tau_0_3_max_0_7_min() -> None:
+    m = np.array([[2.0, 4.0, 5.0, 12.0]])  # tau = 0.3 * 12 + 0.7 * 2 = 5.0
+    assert binarize(m).tolist() == [[False, False, False, True]]
+    assert not binarize(np.full((3, 3), 7.0)).any()  # constant: all sharp
+    assert blur_accuracy(m, np.array([[0, 0, 1, 1]])) == 0.75
+
+
+def test_map_errors_known_answer() -> None:
+    assert map_errors(np.zeros((2, 2)), np.full((2, 2), 2.0)) == (4.0, 2.0)
+
+
+def test_run_padded_pads_to_16_and_crops_back() -> None:
+    seen = []
+
+    def fn(inputs):
+        seen.append(inputs["image"].shape)
+        return inputs["image"][..., :1] * 10
+
+    image = np.random.default_rng(0).random((20, 37, 3)).astype(np.float32)
+    out = run_padded(Predictor(fn, ["image"], "fake"), image)
+    assert seen == [(32, 48, 3)] and out.shape == (20, 37)
+    assert np.allclose(out, image[..., 0] * 10)
+    assert STRIDE == 16
+
+
+def test_table_ranks_a_perfect_model_first(tmp_path) -> None:
+    """An oracle that returns the label gets zero error and beats both baselines."""
+    samples = [EVAL_SAMPLERS["defocus-map"](np.random.default_rng(i), (32, 48), i) for i in range(2)]
+    for i, s in enumerate(samples):
+        np.savez(tmp_path / f"{i}.npz", image=s["image"], coc_radius_px=s["coc_radius_px"])
+    lookup = {s["image"].tobytes(): s["coc_radius_px"] for s in samples}
+
+    def oracle(inputs):
+        image = inputs["image"][:32, :48]
+        label = lookup[np.ascontiguousarray(image).tobytes()]
+        return np.pad(label, ((0, inputs["image"].shape[0] - 32), (0, inputs["image"].shape[1] - 48)))[..., None]
+
+    tables = get_table("defocus-map")(Predictor(oracle, ["image"], "oracle"), EvalData(None, folder=tmp_path, count=0))
+    errors, accuracy = tables
+    assert errors.rows[0][1] == pytest.approx(0.0) and errors.rows[0][2] == pytest.approx(0.0)
+    assert errors.rows[1][1] > 0 and "Classical" in errors.rows[2][0]
+    assert accuracy.rows[0][1] >= max(accuracy.rows[1][1], accuracy.rows[2][1])
