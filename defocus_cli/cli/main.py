@@ -16,6 +16,9 @@ from defocus_cli.errors import EXIT_INTERRUPTED, DefocusError
 
 # name -> "module:attribute". A subcommand is listed here only once it really works.
 SUBCOMMANDS: dict[str, str] = {
+    "shallow-dof": "defocus_cli.cli.shallow_dof:shallow_dof",
+    "magnify": "defocus_cli.cli.magnify:magnify",
+    "defocus-map": "defocus_cli.cli.defocus_map:defocus_map",
     "models": "defocus_cli.cli.models_cmd:models",
     "data": "defocus_cli.cli.data_cmd:data",
     "train": "defocus_cli.cli.train:train",
