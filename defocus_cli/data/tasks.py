@@ -117,15 +117,21 @@ def focal_stack_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
     rng = as_rng(seed_or_rng)
     scene = random_scene(rng, as_size(size), **scene_cfg)
     k = float(rng.uniform(*blur_radius_px))
+    return focal_stack(scene, k, n_slices, slice_indices)
+
+
+def focal_stack(scene: Scene, blur_radius_px: float, n_slices: int = FOCAL_STACK_SLICES,
+                slice_indices: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
+    """The focal stack of a given scene (see :func:`focal_stack_sample` for the keys)."""
     centre = render(scene, 0.0, 0.0)
     near, far = float(centre.disparity.max()), float(centre.disparity.min())
     focus = np.linspace(near, far, n_slices).astype(np.float32)
     chosen = tuple(range(n_slices)) if slice_indices is None else tuple(int(i) for i in slice_indices)
     if any(not 0 <= i < n_slices for i in chosen):
         raise ValueError(f"slice_indices must be in 0..{n_slices - 1}, got {chosen}")
-    slices = np.stack([render(scene, float(focus[i]), k).image for i in chosen])
+    slices = np.stack([render(scene, float(focus[i]), blur_radius_px).image for i in chosen])
     out = {"slices": slices, "all_in_focus": centre.all_in_focus, "disparity": centre.disparity,
-           "focus_disparities": focus, "blur_radius_px": _scalar(k)}
+           "focus_disparities": focus, "blur_radius_px": _scalar(blur_radius_px)}
     if slice_indices is not None:
         out["slice_indices"] = np.asarray(chosen, np.float32)
     return out

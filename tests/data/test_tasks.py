@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from defocus_cli.data import tasks
+from defocus_cli.data.scene import Layer, Scene
 
 S = 32
 
@@ -54,11 +55,25 @@ def test_focal_stack_is_ordered_near_to_far() -> None:
     assert out["slices"].shape == (10, S, S, 3) and f.shape == (10,)
     assert np.all(np.diff(f) < 0)
     assert f[0] == pytest.approx(out["disparity"].max()) and f[-1] == pytest.approx(out["disparity"].min())
-    near = out["disparity"] >= f[0] - 1e-6
-    far = out["disparity"] <= f[-1] + 1e-6
-    err = [np.abs(s - out["all_in_focus"]) for s in out["slices"]]
-    assert err[0][near].mean() < err[-1][near].mean()
-    assert err[-1][far].mean() < err[0][far].mean()
+
+
+def test_focal_stack_sharpness_moves_from_near_to_far() -> None:
+    rng = np.random.default_rng(0)
+    size = (40, 40)
+    ones = np.ones(size, np.float32)
+    square = np.zeros(size, np.float32)
+    square[10:30, 10:30] = 1.0
+    scene = Scene([Layer(rng.random(size + (3,)).astype(np.float32), ones, np.full(size, 0.1, np.float32), opaque=True),
+                   Layer(rng.random(size + (3,)).astype(np.float32), square, np.full(size, 0.9, np.float32))], size)
+    out = tasks.focal_stack(scene, 6.0)
+    inner = np.zeros(size, bool)
+    inner[14:26, 14:26] = True  # the near square, away from its edges
+    outer = np.ones(size, bool)
+    outer[4:36, 4:36] = False  # the far background, beyond the square's blur
+    near_err = [float(np.abs(s - out["all_in_focus"])[inner].mean()) for s in out["slices"]]
+    far_err = [float(np.abs(s - out["all_in_focus"])[outer].mean()) for s in out["slices"]]
+    assert near_err[0] < 1e-5 and far_err[-1] < 1e-5
+    assert np.all(np.diff(near_err) > 0) and np.all(np.diff(far_err) < 0)
 
 
 def test_focal_stack_subset_matches_full_stack() -> None:
