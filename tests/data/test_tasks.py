@@ -7,6 +7,7 @@ import pytest
 
 from defocus_cli.data import tasks
 from defocus_cli.data.scene import Layer, Scene
+from defocus_cli.ops.color import srgb_to_linear
 
 S = 32
 
@@ -28,16 +29,33 @@ def test_magnify_sample_contract_and_m_one_is_identity() -> None:
         tasks.magnify_sample(4, S, m=5.0)
 
 
-def test_magnify_wide_has_more_blur_where_defocused() -> None:
-    out = tasks.magnify_sample(9, 48, m=3.0, blur_radius_px=(2.5, 2.5))
-    defocused = np.abs(out["coc_radius_px"]) > 0.5
-    assert defocused.sum() > 100
+def _point_scene(rng: np.random.Generator, size: tuple[int, int], **_: object) -> Scene:
+    """Black far wall at D = 0 and one bright point at D = 1 in the middle."""
+    h, w = size
+    point = np.zeros((h, w), np.float32)
+    point[h // 2, w // 2] = 1.0
+    wall = Layer(np.zeros((h, w, 3), np.float32), np.ones((h, w), np.float32), np.zeros((h, w), np.float32),
+                 "wall", opaque=True)
+    dot = Layer(np.ones((h, w, 3), np.float32), point, np.ones((h, w), np.float32), "point")
+    return Scene([wall, dot], size)
 
-    def grad(img: np.ndarray) -> np.ndarray:
-        return np.abs(np.diff(img.mean(2), axis=1))[:, :-1][defocused[:, :-2]]
 
-    assert grad(out["wide"]).mean() < grad(out["narrow"]).mean()
-    same = tasks.magnify_sample(9, 48, m=3.0, blur_radius_px=(2.5, 2.5))
+def _radius(image: np.ndarray) -> float:
+    lin = srgb_to_linear(image)[..., 0].astype(np.float64)
+    h, w = lin.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    r2 = (yy - h // 2) ** 2 + (xx - w // 2) ** 2
+    return float(np.sqrt(2 * (r2 * lin).sum() / lin.sum()))
+
+
+def test_magnify_scales_every_coc_radius_by_m(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tasks, "random_scene", _point_scene)
+    out = tasks.magnify_sample(3, 64, m=3.0, blur_radius_px=(4.0, 4.0))
+    r = 4.0 * (1.0 - float(out["focus_disparity"]))
+    assert r > 1.5  # this seed focuses well in front of the wall
+    assert _radius(out["narrow"]) == pytest.approx(r, abs=0.4)
+    assert _radius(out["wide"]) == pytest.approx(3 * r, abs=0.4)
+    same = tasks.magnify_sample(3, 64, m=3.0, blur_radius_px=(4.0, 4.0))
     np.testing.assert_array_equal(same["wide"], out["wide"])
 
 
