@@ -62,3 +62,17 @@ class VectorToChannel(nn.Module):
         n = vector.shape[0]
         grid = self.fc(vector.reshape(n, -1)).reshape(n, 1, self.side, self.side)
         return F.interpolate(grid, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def init_weights(module: nn.Module, gain: float = 0.02) -> nn.Module:
+    """pix2pix/DeblurGAN initialisation: conv and linear weights ~ N(0, gain), biases 0, norm
+    scales ~ N(1, gain). With a residual (ResOut) generator this starts near the identity."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.InstanceNorm2d | nn.BatchNorm2d) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return module

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from defocus_cli.training.nets.common import init_weights
+
 
 class Critic(nn.Module):
     def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3) -> None:
@@ -29,6 +31,7 @@ class Critic(nn.Module):
             cin = cout
         layers.append(nn.Conv2d(cin, 1, 4, stride=1, padding=1))
         self.net = nn.Sequential(*layers)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -27,7 +27,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from defocus_cli.training.nets.common import ResBlock, VectorToChannel, crop_to, pad_to_multiple
+from defocus_cli.training.nets.common import (
+    ResBlock,
+    VectorToChannel,
+    crop_to,
+    init_weights,
+    pad_to_multiple,
+)
 
 STRIDE = 4
 
@@ -64,6 +70,12 @@ class JohnsonGenerator(nn.Module):
             nn.InstanceNorm2d(ngf), nn.ReLU(inplace=True),
             nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh(),
         )
+        init_weights(self)
+        # A small last layer makes the untrained generator start near the identity (output ~
+        # input), the right prior for magnify/deblur/refocus where most pixels barely change.
+        last = self.tail[-2]
+        with torch.no_grad():
+            last.weight.mul_(0.1)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         padded, size = pad_to_multiple(x, STRIDE)

@@ -112,7 +112,7 @@ class WGANImageSystem(TrainingSystem):
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 self.step(opt_d)
-            logs.update(loss_critic=loss_d.item(), wasserstein=parts["wasserstein"], gp=parts["gp"])
+                logs.update(loss_critic=loss_d.item(), wasserstein=parts["wasserstein"], gp=parts["gp"])
             set_requires_grad(self.critic, False)  # the generator step must not move the critic
         loss_g = fake.new_zeros(())
         if self.critic is not None:

@@ -155,15 +155,24 @@ class DeblurSystem(WGANImageSystem):
 
 
 class RefocusGraph(nn.Module):
-    def __init__(self, generator: JohnsonGenerator, two_stage: bool) -> None:
-        super().__init__()
-        self.generator, self.two_stage = generator, two_stage
+    """Two-stage G2 as exported: ``(image, radiance, delta) -> output``."""
 
-    def forward(self, image: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
-        if self.two_stage:
-            radiance, delta = rest
-            return self.generator(torch.cat([image, radiance], dim=1), one_hot_delta(delta))
-        (delta,) = rest
+    def __init__(self, generator: JohnsonGenerator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, image: torch.Tensor, radiance: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        return self.generator(torch.cat([image, radiance], dim=1), one_hot_delta(delta))
+
+
+class SingleStageRefocusGraph(nn.Module):
+    """Single-stage G2 as exported: ``(image, delta) -> output``."""
+
+    def __init__(self, generator: JohnsonGenerator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, image: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         return self.generator(image, one_hot_delta(delta))
 
 
@@ -208,7 +217,8 @@ class RefocusSystem(WGANImageSystem):
         return self.generator_inputs(batch)[0]
 
     def inference_module(self) -> nn.Module:
-        return RefocusGraph(self.generator, self.two_stage).eval()
+        graph = RefocusGraph if self.two_stage else SingleStageRefocusGraph
+        return graph(self.generator).eval()
 
     def export_contract(self) -> ExportContract:
         image, delta = TensorSpec("image", "NCHW", 3), TensorSpec("delta", "NC", 1)

@@ -1,0 +1,174 @@
+"""Tests for defocus_cli/training/template.py, systems/ (registry, magnify, deblur, refocus),
+config.py and datasets.py."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from torch.utils.data import default_collate
+
+from defocus_cli.errors import UsageError
+from defocus_cli.training.config import resolve_config
+from defocus_cli.training.datasets import StepSampler
+from defocus_cli.training.systems import get_system, register_system, system_names
+from defocus_cli.training.systems.refocus import one_hot_delta
+from defocus_cli.training.template import linear_decay
+
+SYSTEMS = {
+    "magnify": {},
+    "deblur": {},
+    "refocus": {},
+    "refocus-single-stage": {"model": {"stages": 1, "deltas": [8]}},
+}
+
+
+def _system(key: str, crop=(32, 32), **train):
+    name = key.split("-")[0]
+    overrides = {"data": {"crop": list(crop)}, "train": {"steps": 100, **train}, **SYSTEMS[key]}
+    cfg = resolve_config(name, "tiny", overrides)
+    torch.manual_seed(0)
+    cls = get_system(name)
+    return cls(cfg), cls, cfg
+
+
+def _batch(cls, cfg, n=2, split="train"):
+    ds = cls.make_dataset(cfg, split)
+    return default_collate([ds[i] for i in range(n)])
+
+
+def test_registry_names_and_duplicates():
+    assert {"magnify", "deblur", "refocus", "dmenet", "deeplens-depth", "deeplens-blur"} <= set(system_names())
+    cls = get_system("magnify")
+    assert register_system(cls) is cls  # re-registering the same class is harmless
+
+    class Impostor(cls):
+        name = "magnify"
+
+    with pytest.raises(ValueError, match="registered twice"):
+        register_system(Impostor)
+    with pytest.raises(UsageError, match="did you mean magnify"):
+        get_system("magnfy")
+
+
+def test_config_refuses_unknown_keys_and_bad_crops():
+    with pytest.raises(UsageError, match="model.ngff"):
+        resolve_config("magnify", "tiny", {"model": {"ngff": 3}})
+    with pytest.raises(UsageError, match="multiples of 4"):
+        resolve_config("magnify", "tiny", {"data": {"crop": [30, 32]}})
+    with pytest.raises(UsageError, match="width"):
+        resolve_config("magnify", "huge")
+    paper = resolve_config("magnify", "paper")["model"]
+    assert (paper["ngf"], paper["blocks_before"], paper["blocks_after"]) == (64, 4, 5)
+    assert (paper["lambda_x"], paper["lambda_f"], paper["lambda_gp"]) == (100.0, 50.0, 10.0)
+
+
+def test_linear_decay_holds_then_reaches_zero():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = linear_decay(opt, 10)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:5] == [1.0] * 5 and lrs[5] == pytest.approx(1.0) and lrs[9] == pytest.approx(0.2)
+    assert opt.param_groups[0]["lr"] == 0.0
+
+
+def test_step_sampler_resumes_and_splits_ranks():
+    full = list(StepSampler(2**40, 2, 0, 4))
+    assert full == list(range(8))
+    assert list(StepSampler(2**40, 2, 2, 4)) == full[4:]
+    r0, r1 = list(StepSampler(2**40, 2, 0, 2, rank=0, world_size=2)), list(StepSampler(2**40, 2, 0, 2, rank=1, world_size=2))
+    assert sorted(r0 + r1) == list(range(8)) and not set(r0) & set(r1)
+    finite = list(StepSampler(5, 2, 0, 5))
+    assert sorted(finite[:5]) == list(range(5))  # one shuffled epoch, then the next
+
+
+def test_train_and_val_splits_are_disjoint_and_deterministic():
+    _, cls, cfg = _system("magnify")
+    train, val = cls.make_dataset(cfg, "train"), cls.make_dataset(cfg, "val")
+    assert torch.equal(train[3]["image"], cls.make_dataset(cfg, "train")[3]["image"])
+    assert not torch.equal(train[0]["image"], val[0]["image"])
+
+
+@pytest.mark.parametrize("key", list(SYSTEMS))
+def test_one_step_at_non_square_size(key):
+    system, cls, cfg = _system(key, crop=(48, 40))
+    batch = _batch(cls, cfg)
+    assert batch["image"].shape == (2, 3, 48, 40)
+    system.set_input(batch)
+    start = time.perf_counter()
+    logs = system.optimize_parameters(0)
+    assert time.perf_counter() - start < 10
+    assert all(isinstance(v, float) for v in logs.values()) and "loss_g" in logs
+    assert all(v.shape[-2:] == (48, 40) for v in system.visuals().values())
+    metrics = system.validation_metrics(batch)
+    assert set(metrics) == {"psnr", "ssim"} and 0 < metrics["ssim"] <= 1
+
+
+def test_critic_is_frozen_during_generator_step():
+    system, cls, cfg = _system("magnify")
+    system.set_input(_batch(cls, cfg))
+    before = {k: v.clone() for k, v in system.critic.state_dict().items()}
+    seen = []
+    original = system.optimizers["generator"].step
+
+    def spy(*args, **kwargs):
+        seen.append([p.requires_grad for p in system.critic.parameters()])
+        return original(*args, **kwargs)
+
+    system.optimizers["generator"].step = spy
+    system.model_config["critic_iters"] = 0  # isolate the generator step
+    system.optimize_parameters(0)
+    assert seen and not any(any(flags) for flags in seen)
+    assert all(torch.equal(before[k], v) for k, v in system.critic.state_dict().items())
+    assert all(p.requires_grad for p in system.critic.parameters())  # unfrozen afterwards
+
+
+@pytest.mark.parametrize("key", ["magnify", "deblur", "refocus"])
+def test_overfits_a_fixed_batch(key):
+    system, cls, cfg = _system(key, lr=1e-3)
+    batch = _batch(cls, cfg)
+    system.set_input(batch)
+    content = [system.optimize_parameters(i)["loss_content"] for i in range(40)]
+    assert sum(content[-5:]) / 5 < 0.75 * sum(content[:3]) / 3, content
+
+
+def test_magnify_loss_configs_switch_terms():
+    for config, absent in [(1, "loss_gan"), (2, "loss_content"), (3, "loss_focus")]:
+        cls = get_system("magnify")
+        cfg = resolve_config("magnify", "tiny", {"model": {"loss_config": config}})
+        system = cls(cfg)
+        system.set_input(_batch(cls, cfg))
+        logs = system.optimize_parameters(0)
+        assert absent not in logs and "loss_g" in logs
+    with pytest.raises(UsageError, match="loss_config"):
+        cls(resolve_config("magnify", "tiny", {"model": {"loss_config": 5}}))
+
+
+def test_refocus_inputs_and_one_hot():
+    system, cls, cfg = _system("refocus")
+    batch = _batch(cls, cfg, n=4)
+    assert set(batch) == {"image", "radiance", "delta", "target"}
+    assert set(batch["delta"].flatten().tolist()) <= {-9.0, -5.0, 5.0, 9.0}
+    hot = one_hot_delta(torch.tensor([[-9.0], [0.0], [9.0]]))
+    assert hot.shape == (3, 19) and hot.sum(1).tolist() == [1, 1, 1]
+    assert hot[0, 0] == 1 and hot[1, 9] == 1 and hot[2, 18] == 1
+    assert system.generator.after[0].body[1].in_channels == 4 * 4 + 1  # delta at the innermost layer
+    with pytest.raises(UsageError):
+        cls(resolve_config("refocus", "tiny", {"model": {"deltas": [12]}}))
+
+
+def test_state_dict_round_trip_includes_optimizers():
+    system, cls, cfg = _system("deblur")
+    system.set_input(_batch(cls, cfg))
+    system.optimize_parameters(0)
+    state = system.state_dict()
+    assert set(state) == {"networks", "optimizers", "schedulers"}
+    other = cls(cfg)
+    other.load_state_dict(state)
+    assert other.optimizers["generator"].state_dict()["state"]
+    for a, b in zip(system.parameters(), other.parameters(), strict=True):
+        assert torch.equal(a, b)
