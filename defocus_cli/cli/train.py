@@ -63,12 +63,14 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
               help="Width preset: the paper's, one that trains on a CPU (default), or tiny (tests).")
 @click.option("--vgg19", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="torchvision VGG19 state dict for the perceptual loss (default: a documented substitute).")
+@click.option("--resnet50", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="torchvision ResNet-50 state dict for the deeplens-depth encoder (default: random init).")
 @click.option("--workers", type=click.IntRange(min=0), help="DataLoader worker processes.")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one config value.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 def train(system: str, out: Path, config_file: Path | None, data_dir: Path | None, steps: int | None,
-          device: str | None, width: str | None, vgg19: Path | None, workers: int | None, sets: tuple[str, ...],
-          resume: bool) -> None:
+          device: str | None, width: str | None, vgg19: Path | None, resnet50: Path | None, workers: int | None,
+          sets: tuple[str, ...], resume: bool) -> None:
     """Train SYSTEM into the run folder --out (config, checkpoints, metrics.jsonl, visuals).
 
     Runs under torchrun unchanged: torchrun --nproc_per_node 2 -m defocus_cli train ...
@@ -89,6 +91,8 @@ def train(system: str, out: Path, config_file: Path | None, data_dir: Path | Non
         cli_values["data"]["dir"] = str(data_dir)
     if vgg19 is not None:
         cli_values["model"]["vgg19"] = str(vgg19)
+    if resnet50 is not None:
+        cli_values["model"]["resnet50"] = str(resnet50)
     merge(overrides, {k: v for k, v in cli_values.items() if v})
     merge(overrides, parse_sets(sets))
     result = run_training(system, out, overrides=overrides, width=width, resume=resume,

@@ -33,6 +33,7 @@ from defocus_cli.training.evaluate import (
 )
 
 SPLINE_KNOTS = 5
+DEPTH_STRIDE = 8  # the depth encoder's output stride
 
 
 def spline_fit(pred: np.ndarray, target: np.ndarray, knots: int = SPLINE_KNOTS) -> np.ndarray:
@@ -79,6 +80,14 @@ def _as_map(out: np.ndarray) -> np.ndarray:
     return out[..., 0] if out.ndim == 3 else out
 
 
+def predict_depth(model: Predictor, image: np.ndarray, stride: int = DEPTH_STRIDE) -> np.ndarray:
+    """The depth model's HxW map, the image reflect-padded to the encoder's stride first."""
+    from defocus_cli.models.tiling import pad_to_stride
+
+    padded, (h, w) = pad_to_stride(np.asarray(image, np.float32), stride)
+    return _as_map(model({"image": padded}))[:h, :w]
+
+
 def _depth_samples(data: EvalData) -> Iterator[dict[str, np.ndarray]]:
     folder = data.folder
     if folder is not None and not any(Path(folder).rglob("*.npz")):
@@ -95,7 +104,7 @@ def _depth_samples(data: EvalData) -> Iterator[dict[str, np.ndarray]]:
 def depth_table(model: Predictor, data: EvalData) -> list[Table]:
     """Seed 003 Table 1 layout (MAE after a 5-knot spline fit)."""
     methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        f"Ours: {model.description}": lambda im: _as_map(model({"image": im})),
+        f"Ours: {model.description}": lambda im: predict_depth(model, im),
         "Identity: constant map": lambda im: np.full(im.shape[:2], 0.5, np.float32),
         "Classical: ground-plane prior": ground_plane_prior,
     }
@@ -147,7 +156,7 @@ def lens_blur_table(model: Predictor, data: EvalData, depth: Predictor | None = 
         if "depth_corrupted" in s:
             scores["corrupted"].append(pair_metrics(render(image, s["depth_corrupted"], focus, k), target))
         if depth is not None:
-            scores["pred"].append(pair_metrics(render(image, _as_map(depth({"image": image})), focus, k), target))
+            scores["pred"].append(pair_metrics(render(image, predict_depth(depth, image), focus, k), target))
 
     def mean(key: str) -> list[float]:
         v = scores[key]
