@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from defocus_cli.cli import main as main_module
 from defocus_cli.cli.jobs import JobResult, MapResult, Prepared, run_image_job, run_map_job
 from defocus_cli.cli.options import JobOptions, image_job_options, map_job_options
-from defocus_cli.errors import InputError, WeightsError
+from defocus_cli.errors import DeviceError, InputError, WeightsError
 from defocus_cli.io.image import LoadedImage
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,11 +76,27 @@ def interrupt(job: JobOptions) -> None:
     run_image_job("interrupt", job, process)
 
 
+@click.command("lose-device")
+@image_job_options
+def lose_device(job: JobOptions) -> None:
+    """The device fails while processing the second input: the batch stops with code 4."""
+    seen: list[str] = []
+
+    def process(image: LoadedImage) -> JobResult:
+        seen.append(image.source)
+        if len(seen) == 2:
+            raise DeviceError("CUDA device lost")
+        return JobResult(image.rgb)
+
+    run_image_job("lose_device", job, process)
+
+
 TEST_COMMANDS = {
     "invert": "jobs_testcmd:invert",
     "coc": "jobs_testcmd:coc",
     "needs-weights": "jobs_testcmd:needs_weights",
     "interrupt": "jobs_testcmd:interrupt",
+    "lose-device": "jobs_testcmd:lose_device",
 }
 
 

@@ -292,3 +292,18 @@ def test_bad_options_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
     code, _, err = run_cli(["invert", "a.jpg", *args], cwd=tmp_path)
     assert code == 2
     _no_traceback(err)
+
+
+def test_a_device_error_stops_the_batch_with_its_code(tmp_path: Path) -> None:
+    for name in ("a.png", "b.png", "c.png"):
+        write_photo(tmp_path / name)
+    code, _, err = run_cli(["lose-device", "."], cwd=tmp_path)
+    assert code == 4 and err.strip() == "defocus: error: CUDA device lost"
+    assert _files(tmp_path) == ["a.png", "a_lose_device.png", "b.png", "c.png"]
+
+
+def test_map_job_from_stdin_goes_to_stdout_as_png(tmp_path: Path) -> None:
+    stored = write_photo(tmp_path / "p.png")
+    code, out, err = run_cli(["coc"], stdin=(tmp_path / "p.png").read_bytes())
+    assert code == 0, err
+    np.testing.assert_allclose(load_map(out), 8 * stored.mean(axis=2), atol=0.01)

@@ -74,3 +74,16 @@ def test_reader_closing_the_pipe_is_not_a_traceback(tmp_path: Path) -> None:
     stderr = process.stderr.read()
     assert process.wait(timeout=120) == 1
     assert b"Traceback" not in stderr
+
+
+def test_no_input_and_a_terminal_on_stdin_is_a_usage_error(tmp_path: Path) -> None:
+    leader, follower = pty.openpty()
+    try:
+        code = "import sys, jobs_testcmd; jobs_testcmd.register()\nfrom defocus_cli.cli.main import main\nmain(sys.argv[1:])"
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
+        done = subprocess.run([sys.executable, "-c", code, "invert"], stdin=follower, capture_output=True,
+                              cwd=tmp_path, env=env, timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert done.returncode == 2 and b"no input" in done.stderr
