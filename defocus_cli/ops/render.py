@@ -41,8 +41,10 @@ from defocus_cli.ops.bokeh import DISC, Bokeh, aperture_kernel
 from defocus_cli.ops.checks import check_image, check_map
 from defocus_cli.ops.lens import IN_FOCUS_RADIUS_PX, signed_coc_radius
 
-#: Default ``--highlights``: linear luminance threshold and gain.
-DEFAULT_HIGHLIGHTS: tuple[float, float] = (0.8, 3.0)
+#: Default ``--highlights``: linear luminance threshold and gain. Clipped pixels stand for
+#: light sources far brighter than 1; a gain of 8 (x9 at full scale) lets a few-pixel
+#: highlight light up a visible disc, while mid-tones are untouched.
+DEFAULT_HIGHLIGHTS: tuple[float, float] = (0.9, 8.0)
 #: Layer radii (px) below the geometric part of the ladder.
 _FINE_RADII = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
 #: Ratio between successive layer radii above 6 px (blends of two discs 25 % apart are

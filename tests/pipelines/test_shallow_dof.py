@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from defocus_cli.errors import InputError
+from defocus_cli.pipelines.shallow_dof import (
+    focus_depth_at,
+    metric_to_inverse_depth,
+    prepare_depth,
+    shallow_dof,
+)
+
+
+def _scene(h: int = 80, w: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    image = rng.random((h, w, 3)).astype(np.float32)
+    depth = np.full((h, w), 0.1, np.float32)
+    depth[20:60, 30:90] = 0.8
+    return image, depth
+
+
+def test_subject_at_focus_is_unchanged_background_blurred():
+    image, depth = _scene()
+    out = shallow_dof(image, depth, focus_depth=0.8, blur_radius_px=10.0, grain=False)
+    np.testing.assert_array_equal(out[20:60, 30:90], image[20:60, 30:90])
+    assert out[:10].std() < 0.5 * image[:10].std()
+    assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
+
+
+def test_grain_restores_noise_in_blurred_areas_only():
+    image, depth = _scene()
+    smooth = np.full_like(image, 0.5)
+    noisy = np.clip(smooth + np.random.default_rng(1).normal(0, 0.03, image.shape), 0, 1).astype(np.float32)
+    plain = shallow_dof(noisy, depth, 0.8, 10.0, grain=False)
+    grainy = shallow_dof(noisy, depth, 0.8, 10.0, grain=True)
+    assert grainy[:10].std() > 2 * plain[:10].std()
+    np.testing.assert_array_equal(grainy[25:55, 35:85], noisy[25:55, 35:85])
+    # Deterministic.
+    np.testing.assert_array_equal(grainy, shallow_dof(noisy, depth, 0.8, 10.0, grain=True))
+
+
+def test_focus_point_takes_the_subject_depth_near_an_edge():
+    _, depth = _scene()
+    # On the subject but 2 px from its edge: the window sees both, the subject dominates.
+    assert focus_depth_at(depth, 60, 22) == pytest.approx(0.8)
+    assert focus_depth_at(depth, 5, 5) == pytest.approx(0.1)
+    with pytest.raises(InputError):
+        focus_depth_at(depth, 500, 5)
+
+
+def test_prepare_depth_resizes_and_checks_aspect():
+    depth = np.linspace(0, 1, 40 * 60, dtype=np.float32).reshape(40, 60)
+    out = prepare_depth(depth, (80, 120, 3))
+    assert out.shape == (80, 120)
+    with pytest.raises(InputError, match="aspect ratios differ"):
+        prepare_depth(depth, (120, 80, 3))
+
+
+def test_metric_depth_converts_to_normalized_inverse():
+    z = np.array([[1.0, 2.0], [4.0, 0.0]], np.float32)
+    inv = metric_to_inverse_depth(z)
+    assert inv[0, 0] == pytest.approx(1.0) and inv[1, 0] == pytest.approx(0.0)
+    assert inv[1, 1] == 0.0  # unknown -> far
+    assert 0 < inv[0, 1] < 1
