@@ -137,9 +137,13 @@ class LoadedImage:
 
 @contextlib.contextmanager
 def _pixel_limit(max_pixels: int | None) -> Iterator[None]:
-    # Pillow's own bomb check uses a module global; ours replaces it for the duration.
+    # Pillow's bomb check and truncation tolerance are module globals; ours replace them
+    # for the duration of one load.
     previous = Image.MAX_IMAGE_PIXELS
+    previous_truncated = ImageFile.LOAD_TRUNCATED_IMAGES
     Image.MAX_IMAGE_PIXELS = None
+    # A truncated photo must be an error here, whatever other code set for its own reads.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             # Pillow warns about bombs (we check ourselves) and odd metadata (e.g. "Corrupt
@@ -148,6 +152,7 @@ def _pixel_limit(max_pixels: int | None) -> Iterator[None]:
             yield
     finally:
         Image.MAX_IMAGE_PIXELS = previous
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous_truncated
 
 
 def _read_source(source: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
@@ -577,8 +582,6 @@ def save_image(image: LoadedImage, destination: str | os.PathLike[str] | BinaryI
     return notes
 
 
-# Truncated JPEGs otherwise decode silently with a grey bottom; we want a clear error.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
 # OpenCV's codecs log warnings about odd files to stderr; our errors say it in one line.
 with contextlib.suppress(AttributeError):
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
