@@ -136,7 +136,7 @@ class LoadedImage:
 
 
 @contextlib.contextmanager
-def _pixel_limit(max_pixels: int | None) -> Iterator[None]:
+def _pillow_guards() -> Iterator[None]:
     # Pillow's bomb check and truncation tolerance are module globals; ours replace them
     # for the duration of one load.
     previous = Image.MAX_IMAGE_PIXELS
@@ -300,7 +300,7 @@ def load_image(source: str | os.PathLike[str] | bytes, max_pixels: int | None = 
     name = name or default_name
     if not data:
         raise InputError(f"{name}: empty file")
-    with _pixel_limit(max_pixels):
+    with _pillow_guards():
         try:
             with Image.open(io.BytesIO(data)) as image:
                 return _decode(image, data, name, max_pixels)
