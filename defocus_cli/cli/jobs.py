@@ -34,10 +34,13 @@ pays for loading a model. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,6 +158,24 @@ def _stdin_is_piped() -> bool:
         return sys.stdin is not None and not sys.stdin.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (a cluster scheduler's time limit, ``kill``) like Ctrl-C during a batch,
+    so the write in progress is cleaned up and the exit code is 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Batch:
@@ -343,7 +364,7 @@ class _Batch:
             else:
                 process = prepared
         assert process is not None
-        with Reporter(len(items), json_lines=self.job.json, quiet=self.job.quiet) as reporter:
+        with _terminate_as_interrupt(), Reporter(len(items), json_lines=self.job.json, quiet=self.job.quiet) as reporter:
             for item in items:
                 reporter.start(item.display)
                 reporter.record(self._one(item, process, common_info, folder, reporter))

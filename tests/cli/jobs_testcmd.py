@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -91,12 +92,25 @@ def lose_device(job: JobOptions) -> None:
     run_image_job("lose_device", job, process)
 
 
+@click.command("slow")
+@image_job_options
+def slow(job: JobOptions) -> None:
+    """Half a second per photo, to be stopped from outside."""
+
+    def process(image: LoadedImage) -> JobResult:
+        time.sleep(0.5)
+        return JobResult(image.rgb)
+
+    run_image_job("slow", job, process)
+
+
 TEST_COMMANDS = {
     "invert": "jobs_testcmd:invert",
     "coc": "jobs_testcmd:coc",
     "needs-weights": "jobs_testcmd:needs_weights",
     "interrupt": "jobs_testcmd:interrupt",
     "lose-device": "jobs_testcmd:lose_device",
+    "slow": "jobs_testcmd:slow",
 }
 
 

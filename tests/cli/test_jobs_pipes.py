@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +97,21 @@ def test_no_input_and_a_terminal_on_stdin_is_a_usage_error(tmp_path: Path) -> No
         os.close(follower)
         os.close(leader)
     assert done.returncode == 2 and b"no input" in done.stderr
+
+
+def test_sigterm_stops_a_batch_like_ctrl_c(tmp_path: Path) -> None:
+    for index in range(6):
+        write_photo(tmp_path / f"{index}.png")
+    code = "import sys, jobs_testcmd; jobs_testcmd.register()\nfrom defocus_cli.cli.main import main\nmain(sys.argv[1:])"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
+    process = subprocess.Popen([sys.executable, "-c", code, "slow", ".", "-o", "out"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=tmp_path, env=env)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "out" / "0.png").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and b"interrupted" in stderr and b"Traceback" not in stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert "0.png" in written and len(written) < 6
+    assert all(not name.startswith(".") for name in written)  # no temporary file left behind
