@@ -185,6 +185,7 @@ class _Batch:
         self.maps = maps
         self.kind = kind
         self.written: dict[str, str] = {}
+        self.folder = False  # whether -o names a folder; set by _validate
 
     # ------------------------------------------------------------------ validation
     def _validate(self) -> tuple[list[InputItem], bool]:
@@ -206,6 +207,7 @@ class _Batch:
             hint = "" if job.recursive else " (pass --recursive to search sub-folders)"
             raise InputError(f"no photos (JPEG, PNG, TIFF, WebP) found in {where}{hint}")
         folder = output_is_folder(job.output, items, arguments) if job.output else False
+        self.folder = folder
         to_stdout = job.output == STDIN or (job.output is None and any(item.is_stdin for item in items))
         if job.output == STDIN:
             if len(items) > 1:
@@ -249,7 +251,7 @@ class _Batch:
     def _suffix_hint(self) -> str | None:
         """The format named by -o's suffix (a file or a template with a literal extension)."""
         output = self.job.output
-        if not output or output == STDIN:
+        if not output or output == STDIN or self.folder:
             return None
         suffix = Path(output).suffix.lower().lstrip(".")
         if "{" in suffix:

@@ -307,3 +307,11 @@ def test_map_job_from_stdin_goes_to_stdout_as_png(tmp_path: Path) -> None:
     code, out, err = run_cli(["coc"], stdin=(tmp_path / "p.png").read_bytes())
     assert code == 0, err
     np.testing.assert_allclose(load_map(out), 8 * stored.mean(axis=2), atol=0.01)
+
+
+def test_a_folder_named_like_a_file_is_still_a_folder(tmp_path: Path) -> None:
+    write_photo(tmp_path / "a.png")
+    (tmp_path / "results.jpg").mkdir()
+    code, _, err = run_cli(["invert", "a.png", "-o", "results.jpg"], cwd=tmp_path)
+    assert code == 0, err
+    assert load_image(tmp_path / "results.jpg" / "a.png").format == "png"
