@@ -104,13 +104,14 @@ def slow(job: JobOptions) -> None:
     run_image_job("slow", job, process)
 
 
+# By this module's own name, so the lazy group finds it however the tests import it.
 TEST_COMMANDS = {
-    "invert": "jobs_testcmd:invert",
-    "coc": "jobs_testcmd:coc",
-    "needs-weights": "jobs_testcmd:needs_weights",
-    "interrupt": "jobs_testcmd:interrupt",
-    "lose-device": "jobs_testcmd:lose_device",
-    "slow": "jobs_testcmd:slow",
+    "invert": f"{__name__}:invert",
+    "coc": f"{__name__}:coc",
+    "needs-weights": f"{__name__}:needs_weights",
+    "interrupt": f"{__name__}:interrupt",
+    "lose-device": f"{__name__}:lose_device",
+    "slow": f"{__name__}:slow",
 }
 
 
@@ -141,24 +142,40 @@ def run_cli(args: list[str], stdin: bytes | None = None, cwd: Path | None = None
         main_module.SUBCOMMANDS.update(saved)
 
 
+#: A fresh interpreter running ``defocus`` with the test commands registered.
+CHILD_CODE = (
+    "import sys\nfrom tests.cli import jobs_testcmd\njobs_testcmd.register()\n"
+    "from defocus_cli.cli.main import main\nmain(sys.argv[1:])"
+)
+
+
+def child_argv(args: list[str]) -> list[str]:
+    """argv for ``defocus ARGS`` in a child process (use with :func:`child_env`)."""
+    return [sys.executable, "-c", CHILD_CODE, *args]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return env
+
+
 def run_subprocess(args: list[str], stdin: bytes | None = None, cwd: Path | None = None,
                    extra_code: str = "") -> subprocess.CompletedProcess[bytes]:
-    """Run ``defocus ARGS`` in a fresh interpreter with the test commands registered.
+    """Run ``defocus ARGS`` in a fresh interpreter (run from ``cwd``) with the test commands.
 
     ``extra_code`` runs after the command (the exit is caught first), e.g. to inspect
     ``sys.modules``.
     """
     code = (
-        "import sys, jobs_testcmd; jobs_testcmd.register()\n"
+        "import sys\nfrom tests.cli import jobs_testcmd\njobs_testcmd.register()\n"
         "from defocus_cli.cli.main import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit as done:\n    status = done.code\n"
         f"{extra_code}\n"
         "sys.exit(status)\n"
     )
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), str(REPO), env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, "-c", code, *args], input=stdin if stdin is not None else b"",
-                          capture_output=True, cwd=cwd, env=env, timeout=120)
+                          capture_output=True, cwd=cwd, env=child_env(), timeout=120)
 
 
 def as_uint8(values: np.ndarray) -> np.ndarray:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_photo
-from jobs_testcmd import run_cli
 from PIL import Image
 
 from defocus_cli.io.image import load_image
 from defocus_cli.io.maps import load_map
+from tests.cli.jobs_testcmd import run_cli
+from tests.conftest import write_photo
 
 
 def _files(root: Path) -> list[str]:

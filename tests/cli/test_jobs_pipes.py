@@ -6,16 +6,15 @@ import os
 import pty
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_photo
-from jobs_testcmd import REPO, run_subprocess
 
 from defocus_cli.io.image import load_image
+from tests.cli.jobs_testcmd import child_argv, child_env, run_subprocess
+from tests.conftest import write_photo
 
 
 def test_pipe_through_stdin_and_stdout(tmp_path: Path) -> None:
@@ -43,11 +42,9 @@ def test_binary_output_to_a_terminal_is_refused(tmp_path: Path) -> None:
     write_photo(tmp_path / "a.png")
     leader, follower = pty.openpty()
     try:
-        code = "import sys, jobs_testcmd; jobs_testcmd.register()\nfrom defocus_cli.cli.main import main\nmain(sys.argv[1:])"
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
-        done = subprocess.run([sys.executable, "-c", code, "invert", "a.png", "-o", "-", "--format", "png"],
+        done = subprocess.run(child_argv(["invert", "a.png", "-o", "-", "--format", "png"]),
                               stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                              cwd=tmp_path, env=env, timeout=120)
+                              cwd=tmp_path, env=child_env(), timeout=120)
     finally:
         os.close(follower)
         os.close(leader)
@@ -75,10 +72,8 @@ def test_a_job_never_imports_torch(tmp_path: Path, args: list[str]) -> None:
 def test_reader_closing_the_pipe_is_not_a_traceback(tmp_path: Path) -> None:
     """click turns EPIPE into a quiet exit 1; keep it that way."""
     write_photo(tmp_path / "big.png", size=(400, 300))  # noise: well over a pipe buffer as PNG
-    code = "import sys, jobs_testcmd; jobs_testcmd.register()\nfrom defocus_cli.cli.main import main\nmain(sys.argv[1:])"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
-    process = subprocess.Popen([sys.executable, "-c", code, "invert", "big.png", "-o", "-", "--format", "png"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env)
+    process = subprocess.Popen(child_argv(["invert", "big.png", "-o", "-", "--format", "png"]),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=child_env())
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()  # like `| head -c 0`
     stderr = process.stderr.read()
@@ -89,10 +84,8 @@ def test_reader_closing_the_pipe_is_not_a_traceback(tmp_path: Path) -> None:
 def test_no_input_and_a_terminal_on_stdin_is_a_usage_error(tmp_path: Path) -> None:
     leader, follower = pty.openpty()
     try:
-        code = "import sys, jobs_testcmd; jobs_testcmd.register()\nfrom defocus_cli.cli.main import main\nmain(sys.argv[1:])"
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
-        done = subprocess.run([sys.executable, "-c", code, "invert"], stdin=follower, capture_output=True,
-                              cwd=tmp_path, env=env, timeout=120)
+        done = subprocess.run(child_argv(["invert"]), stdin=follower, capture_output=True,
+                              cwd=tmp_path, env=child_env(), timeout=120)
     finally:
         os.close(follower)
         os.close(leader)
@@ -102,10 +95,8 @@ def test_no_input_and_a_terminal_on_stdin_is_a_usage_error(tmp_path: Path) -> No
 def test_sigterm_stops_a_batch_like_ctrl_c(tmp_path: Path) -> None:
     for index in range(6):
         write_photo(tmp_path / f"{index}.png")
-    code = "import sys, jobs_testcmd; jobs_testcmd.register()\nfrom defocus_cli.cli.main import main\nmain(sys.argv[1:])"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
-    process = subprocess.Popen([sys.executable, "-c", code, "slow", ".", "-o", "out"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=tmp_path, env=env)
+    process = subprocess.Popen(child_argv(["slow", ".", "-o", "out"]), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=tmp_path, env=child_env())
     deadline = time.monotonic() + 60
     while not (tmp_path / "out" / "0.png").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_photo
-from jobs_testcmd import run_cli
 from PIL import Image
 
 from defocus_cli.io.image import load_image
+from tests.cli.jobs_testcmd import run_cli
+from tests.conftest import write_photo
 
 IMAGE_COMMANDS = [
     pytest.param("invert", [], id="invert"),

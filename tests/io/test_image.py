@@ -8,12 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ADOBE_LIKE_PRIMARIES, exif_with_orientation, pattern, write_photo
 from PIL import Image, ImageCms, ImageOps
 
 from defocus_cli.errors import InputError
 from defocus_cli.io.image import LoadedImage, encode_image, load_image, save_image
 from defocus_cli.ops.color import srgb_to_linear
+from tests.conftest import ADOBE_LIKE_PRIMARIES, exif_with_orientation, pattern, write_photo
 
 # Lossy formats are compared with a tolerance; lossless ones must be exact to the sample.
 TOLERANCE = {"png": 0.5 / 255, "tiff": 0.5 / 255, "webp": 0.5 / 255, "jpeg": 12 / 255}
