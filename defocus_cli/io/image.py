@@ -72,6 +72,8 @@ ALPHA_FORMATS = ("png", "tiff", "webp")
 _PIL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "TIFF": "tiff", "WEBP": "webp"}
 _ORIENTATION_TAG = 0x0112
 _ICC_TAG = 34675
+_MAX_SIDE = {"jpeg": 65535, "webp": 16383}  # the formats' own limits
+_JPEG_MAX_EXIF = 65533 - 8  # one APP1 segment, less its header
 _EXIF_POINTERS = (0x8769, 0x8825)  # Exif and GPS sub-IFDs
 # TIFF tags that describe a file's pixel layout: meaningless (and wrong) once the pixels are
 # re-encoded, so they are dropped from a TIFF source's metadata.
@@ -435,6 +437,10 @@ def encode_image(image: LoadedImage, format: str, quality: int = 95, strip_metad
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    limit = _MAX_SIDE.get(format)
+    if limit is not None and max(image.width, image.height) > limit:
+        raise InputError(f"{image.source}: {image.width}x{image.height} is too large for {format.upper()} "
+                         f"(at most {limit} px a side); choose --format png or tiff")
     notes: list[str] = []
     bit_depth = image.bit_depth if format in SIXTEEN_BIT_FORMATS else 8
     if image.bit_depth == 16 and bit_depth == 8:
@@ -447,6 +453,9 @@ def encode_image(image: LoadedImage, format: str, quality: int = 95, strip_metad
     rgb = np.clip(np.nan_to_num(image.rgb, nan=0.0), 0, 1)
     icc = None if strip_metadata else image.icc
     exif = None if strip_metadata else image.exif
+    if exif and format == "jpeg" and len(exif) > _JPEG_MAX_EXIF:
+        notes.append(f"EXIF block of {len(exif) // 1024} KB dropped: JPEG holds at most 64 KB")
+        exif = None
     if icc and image.icc_converted:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         transform = ImageCms.buildTransform(_srgb_profile(), profile, "RGB", "RGB")
@@ -485,7 +494,11 @@ def _encode_8bit(samples: np.ndarray, format: str, quality: int, icc: bytes | No
     elif format == "tiff":
         options.update(compression="tiff_adobe_deflate")
     buffer = io.BytesIO()
-    pil.save(buffer, format=format.upper(), **options)
+    try:
+        pil.save(buffer, format=format.upper(), **options)
+    except (OSError, ValueError) as error:
+        # e.g. metadata the encoder refuses; one line for this input, the batch goes on.
+        raise InputError(f"could not encode {format.upper()}: {error}") from None
     return buffer.getvalue()
 
 

@@ -295,3 +295,14 @@ def test_tiff_layout_tags_do_not_leak_into_other_formats(tmp_path: Path) -> None
         exif = written.getexif()
         assert exif[0x010F] == "TestCam" and exif[0x0112] == 1
         assert not {256, 257, 273, 279} & set(exif)
+
+
+def test_format_limits_are_input_errors_not_crashes() -> None:
+    wide = LoadedImage(rgb=np.zeros((2, 16384, 3), np.float32), source="wide.png")
+    with pytest.raises(InputError, match="wide.png: 16384x2 is too large for WEBP"):
+        encode_image(wide, "webp")
+    assert load_image(encode_image(wide, "png")[0]).width == 16384
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 70000  # ImageDescription: over one JPEG APP1 segment
+    data, notes = encode_image(LoadedImage(rgb=pattern(), exif=exif.tobytes()), "jpeg")
+    assert any("EXIF" in note for note in notes) and load_image(data).exif is None
