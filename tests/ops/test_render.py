@@ -119,8 +119,8 @@ def test_strips_are_seamless_and_memory_path_runs():
     img = rng.random((300, 200, 3)).astype(np.float32)
     yy = np.mgrid[0:300, 0:200][0].astype(np.float32)
     coc = (yy / 300.0 * 2 - 1) * 14.0
-    whole = render_lens_blur(img, coc, strip_pixels=10**9)
-    strips = render_lens_blur(img, coc, strip_pixels=30_000)
+    whole = render_lens_blur(img, coc, tile_pixels=10**9)
+    strips = render_lens_blur(img, coc, tile_pixels=30_000)
     diff = np.abs(whole - strips)
     assert diff.max() < 6e-3 and diff.mean() < 1e-4
 
@@ -131,7 +131,7 @@ def test_big_image_smoke():
     img = np.full((h, w, 3), 0.4, np.float32)
     img[::50, ::50] = 1.0
     coc = np.linspace(-40, 20, w, dtype=np.float32)[None, :].repeat(h, axis=0)
-    out = render_lens_blur(img, coc, strip_pixels=1_000_000)
+    out = render_lens_blur(img, coc, tile_pixels=1_000_000)
     assert out.shape == img.shape and np.isfinite(out).all()
 
 
