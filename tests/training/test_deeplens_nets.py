@@ -71,3 +71,10 @@ def test_exportable_adaptive_pool_matches_torch() -> None:
         x = torch.rand(2, 3, h, w)
         for bins in (1, 2, 4, 8):
             assert torch.allclose(adaptive_avg_pool(x, bins), adaptive_avg_pool2d(x, bins), atol=1e-6)
+
+
+def test_lens_blur_starts_as_the_identity() -> None:
+    net = LensBlurNet(feature_width=4, kernel_width=8, kernel_layers=3)
+    image = torch.rand(2, 3, 10, 14)
+    with torch.no_grad():
+        assert torch.allclose(net(image, torch.rand(2, 1, 10, 14) - 0.5), image, atol=1e-6)

@@ -151,7 +151,7 @@ class LensBlurNet(nn.Module):
     weights; the four intermediate maps are concatenated into ``F_i`` (c channels). The
     dilations 1, 2, 4, 8 are our choice, so the c features see blur up to ~15 px at the low
     resolution. Kernel prediction: convs on ``[signed depth, image]`` give ``K`` (c channels);
-    ``L_i = sum_j K_j * F_ij``.
+    ``L_i = sum_j K_j * F_ij``. Initialised to the identity (:meth:`reset_to_identity`).
 
     Inputs: image Bx3xhxw sRGB [0, 1]; signed_depth Bx1xhxw, ``alpha * (D - d_f)``.
     Output: Bx3xhxw sRGB shallow-DoF image (not clamped).
@@ -177,6 +177,26 @@ class LensBlurNet(nn.Module):
             layers.append(_conv_relu(kernel_width, kernel_width, 3, dilations[i % 4]))
         layers.append(nn.Conv2d(kernel_width, self.c, 3, padding=1))
         self.kernel = nn.Sequential(*layers)
+        self.reset_to_identity()
+
+    @torch.no_grad()
+    def reset_to_identity(self) -> None:
+        """Start from L = A (our initialisation; the architecture is unchanged).
+
+        Feature 0 of the first conv passes its colour channel through (centre tap 1; ReLU
+        keeps sRGB values), and the kernel predictor starts by selecting that feature
+        (last conv: zero weights, bias 1 on channel 0). Training then learns the blur as
+        a departure from the sharp image instead of from noise, which shortens the initial
+        plateau of the normalized loss several-fold.
+        """
+        first = self.features[0][0]
+        first.weight[0].zero_()
+        first.weight[0, 0, 1, 1] = 1.0
+        first.bias[0] = 0.0
+        last = self.kernel[-1]
+        last.weight.zero_()
+        last.bias.zero_()
+        last.bias[0] = 1.0
 
     def extract(self, image: torch.Tensor) -> torch.Tensor:
         """Features ``F`` as Bx3xcxhxw: each colour channel through the shared extractor."""
