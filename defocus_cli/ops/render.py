@@ -54,6 +54,8 @@ _RADIUS_RATIO = 1.25
 #: A layer is blurred on the pyramid level where its radius is at least this many pixels.
 _MIN_LEVEL_RADIUS_PX = 2.75
 _MIN_POLYGON_LEVEL_RADIUS_PX = 5.0
+#: Layers with smaller radii are blurred at full resolution.
+_FULL_RESOLUTION_MAX_RADIUS_PX = 2.5
 #: Largest tile (core + halo) in pixels: bounds peak memory whatever the image size.
 DEFAULT_TILE_PIXELS = 6_000_000
 #: Preferred tile core side (px); grows with the halo so the halo overhead stays moderate.
@@ -82,8 +84,12 @@ def layer_radii(max_abs_radius_px: float) -> list[float]:
 
 def _level_factor(radius_px: float, min_level_radius_px: float = _MIN_LEVEL_RADIUS_PX) -> int:
     """Pyramid downsampling factor (a power of two) for a layer of this radius."""
-    if radius_px < 2 * min_level_radius_px:
+    if radius_px < _FULL_RESOLUTION_MAX_RADIUS_PX:
         return 1
+    if radius_px < 2 * min_level_radius_px:
+        # Small discs lose nothing visible at half resolution, and full-resolution layers
+        # are what a render pays for most.
+        return 2
     return 2 ** int(math.floor(math.log2(radius_px / min_level_radius_px)))
 
 
@@ -152,21 +158,6 @@ def _push_pull_fill(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return filled.astype(np.float32)
 
 
-def _groups(levels: list[float], zero: int, min_level_radius_px: float) -> list[tuple[int, int, int]]:
-    """Runs ``(first, last, factor)`` of consecutive blurred levels sharing a pyramid factor,
-    ordered coarse to fine for the background (farthest first) then the foreground (nearest
-    first)."""
-    runs: list[tuple[int, int, int]] = []
-    for side in (range(0, zero), range(len(levels) - 1, zero, -1)):
-        for k in side:
-            factor = _level_factor(abs(levels[k]), min_level_radius_px)
-            if runs and runs[-1][2] == factor and abs(runs[-1][1] - k) == 1 and (runs[-1][1] < zero) == (k < zero):
-                runs[-1] = (runs[-1][0], k, factor)
-            else:
-                runs.append((k, k, factor))
-    return runs
-
-
 def _render_block(
     image: np.ndarray,
     coc: np.ndarray,
@@ -190,91 +181,16 @@ def _render_block(
     if highlights is not None and float(image.max()) > highlights[0]:
         boosted = _boost_highlights(image, *highlights)
 
-    row_min, row_max = index.min(axis=1), index.max(axis=1)
-    col_min, col_max = index.min(axis=0), index.max(axis=0)
+    min_level = _min_level_radius(bokeh)
+    back_side = _side_layers(boosted, index, levels, range(0, zero), min_level, bokeh, front=False)
+    front_side = _side_layers(boosted, index, levels, range(zero + 1, len(levels)), min_level, bokeh, front=True)
 
-    def region(a: int, b: int, factor: int) -> tuple[int, int, int, int] | None:
-        """Rows and columns (aligned to ``factor``) that layers a..b can reach, or None."""
-        rows = np.nonzero((row_min < b + 1) & (row_max > a - 1))[0]
-        cols = np.nonzero((col_min < b + 1) & (col_max > a - 1))[0]
-        if rows.size == 0 or cols.size == 0:
-            return None
-        reach = int(math.ceil(max(abs(levels[a]), abs(levels[b])))) + 2 * factor
-        y0 = max(0, (rows[0] - reach) // factor * factor)
-        x0 = max(0, (cols[0] - reach) // factor * factor)
-        y1 = min(h, -(-(rows[-1] + 1 + reach) // factor) * factor)
-        x1 = min(w, -(-(cols[-1] + 1 + reach) // factor) * factor)
-        return y0, y1, x0, x1
-
-    def blurred_layers(first: int, last: int, factor: int):
-        """Yield ``(colour premultiplied, alpha, (y0, x0))`` of each layer in the run, at its
-        factor, over the region the run reaches (``y0, x0`` in that factor's pixels).
-
-        The run's coverage is split off exactly at full resolution (so no colour crosses
-        into another run, e.g. from the in-focus layer); within the run, layers are told
-        apart by the coverage-weighted mean layer coordinate of each pyramid cell.
-        """
-        a, b = min(first, last), max(first, last)
-        box = region(a, b, factor)
-        if box is None:
-            return
-        y0, y1, x0, x1 = box
-        idx = index[y0:y1, x0:x1]
-        stack = np.empty((y1 - y0, x1 - x0, 6), np.float32)
-        inside = np.clip(idx - np.float32(a - 1), 0.0, 1.0)
-        inside -= np.clip(idx - np.float32(b), 0.0, 1.0)
-        np.multiply(boosted[y0:y1, x0:x1], inside[..., None], out=stack[..., :3])
-        stack[..., 3] = inside
-        np.multiply(inside, idx, out=stack[..., 4])
-        np.clip(np.float32(a) - idx, 0.0, 1.0, out=stack[..., 5])
-        stack = _down(stack, factor)
-        cover = stack[..., 3]
-        inv_cover = 1.0 / np.maximum(cover, _EPS)
-        mean_index = np.clip(stack[..., 4] * inv_cover, a, b)
-        known = stack[..., 5]
-        step = 1 if last >= first else -1
-        masks = {k: cover * np.maximum(1.0 - np.abs(mean_index - np.float32(k)), 0.0) for k in range(a, b + 1)}
-        cumulative = {}
-        for k in range(a, b + 1):
-            known = known + masks[k]
-            cumulative[k] = known
-        for k in range(first, last + step, step):
-            mask = masks[k]
-            if not np.any(mask > 1e-4):
-                continue
-            layer = np.empty((*mask.shape, 5), np.float32)
-            np.multiply(stack[..., :3], (mask * inv_cover)[..., None], out=layer[..., :3])
-            layer[..., 3] = mask
-            layer[..., 4] = cumulative[k]
-            # filter2D correlates; flipping makes it a convolution (matters for polygons).
-            kernel = aperture_kernel(_kernel_radius(abs(levels[k]), factor), bokeh)[::-1, ::-1]
-            layer = cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REFLECT)
-            # Normalized convolution: divide by the blurred "known" (not hidden by nearer
-            # layers) so the layer continues behind nearer objects instead of darkening.
-            norm = 1.0 / np.maximum(layer[..., 4], 1e-3)
-            alpha = np.clip(layer[..., 3] * norm, 0.0, 1.0)
-            yield layer[..., :3] * norm[..., None], alpha, (y0 // factor, x0 // factor)
-
-    runs = _groups(levels, zero, _min_level_radius(bokeh))
-    back_runs = [r for r in runs if r[0] < zero]
-    front_runs = [r for r in runs if r[0] > zero]
-
-    # Background stack, farthest (coarsest) first, "over".
-    coarsest = max((r[2] for r in runs), default=1)
-    acc_c = np.zeros((h // coarsest, w // coarsest, 3), np.float32)
-    acc_a = np.zeros((h // coarsest, w // coarsest), np.float32)
-    for first, last, factor in back_runs:
-        shape = (h // factor, w // factor)
-        acc_c, acc_a = _as3(_up(acc_c, shape)), _up(acc_a, shape)
-        for c, a, (y, x) in blurred_layers(first, last, factor):
-            view_c = acc_c[y : y + a.shape[0], x : x + a.shape[1]]
-            view_a = acc_a[y : y + a.shape[0], x : x + a.shape[1]]
-            view_c *= (1.0 - a)[..., None]
-            view_c += c
-            view_a *= 1.0 - a
-            view_a += a
-    acc_c = _as3(_up(acc_c, (h, w)))
-    acc_a = _up(acc_a, (h, w))
+    # Everything behind the focus plane, then the in-focus layer over it.
+    acc_c = np.zeros((h, w, 3), np.float32)
+    acc_a = np.zeros((h, w), np.float32)
+    if back_side is not None:
+        (y0, y1, x0, x1), c, a = back_side
+        acc_c[y0:y1, x0:x1], acc_a[y0:y1, x0:x1] = c, a
     if float(np.abs(index - np.float32(zero)).min()) < 1.0:  # the in-focus layer is present
         focus_mask = np.maximum(1.0 - np.abs(index - np.float32(zero)), 0.0)
         acc_c = image * focus_mask[..., None] + (1.0 - focus_mask)[..., None] * acc_c
@@ -284,23 +200,140 @@ def _render_block(
         background = acc_c / acc_a[..., None]
     else:
         background = _push_pull_fill(acc_c, acc_a)
-    if not front_runs:
+    if front_side is None:
         return background
+    (y0, y1, x0, x1), c, a = front_side
+    view = background[y0:y1, x0:x1]
+    view *= (1.0 - a)[..., None]
+    view += c
+    return background
 
-    # Foreground stack, nearest (coarsest) first, "under".
-    fg_c = np.zeros((h // coarsest, w // coarsest, 3), np.float32)
-    fg_a = np.zeros((h // coarsest, w // coarsest), np.float32)
-    for first, last, factor in front_runs:
-        shape = (h // factor, w // factor)
-        fg_c, fg_a = _as3(_up(fg_c, shape)), _up(fg_a, shape)
-        for c, a, (y, x) in blurred_layers(first, last, factor):
-            view_c = fg_c[y : y + a.shape[0], x : x + a.shape[1]]
-            view_a = fg_a[y : y + a.shape[0], x : x + a.shape[1]]
-            view_c += (1.0 - view_a)[..., None] * c
-            view_a += (1.0 - view_a) * a
-    fg_c = _as3(_up(fg_c, (h, w)))
-    fg_a = _up(fg_a, (h, w))
-    return (fg_c + (1.0 - fg_a)[..., None] * background).astype(np.float32)
+
+def _side_layers(
+    boosted: np.ndarray,
+    index: np.ndarray,
+    levels: list[float],
+    side: range,
+    min_level_radius_px: float,
+    bokeh: Bokeh,
+    *,
+    front: bool,
+) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
+    """Blur and composite all layers on one side of the focus plane.
+
+    Returns ``((y0, y1, x0, x1), premultiplied colour, alpha)`` at full resolution over the
+    region the side reaches, or None when the side is empty.
+
+    The side's coverage is split off exactly at full resolution, so no colour crosses the
+    focus plane (no halos). Going down the pyramid, each run of layers sharing a factor
+    takes its share of the remaining coverage by the coverage-weighted mean layer
+    coordinate of each cell (mixing stays within one cell, far below that layer's blur),
+    and the rest is passed on, halved, to the coarser runs: each halving costs a quarter of
+    the one before, so the side costs about two full-resolution passes plus its fine
+    layers, however many layers it has.
+    """
+    if len(side) == 0:
+        return None
+    first, last = side[0], side[-1]
+    h, w = index.shape
+    rows = np.nonzero((index.min(axis=1) < last + 1) & (index.max(axis=1) > first - 1))[0]
+    cols = np.nonzero((index.min(axis=0) < last + 1) & (index.max(axis=0) > first - 1))[0]
+    if rows.size == 0 or cols.size == 0:
+        return None
+    factors = {k: _level_factor(abs(levels[k]), min_level_radius_px) for k in side}
+    coarsest = max(factors.values())
+    reach = int(math.ceil(max(abs(levels[first]), abs(levels[last])))) + 2 * coarsest
+    y0 = max(0, (rows[0] - reach) // coarsest * coarsest)
+    x0 = max(0, (cols[0] - reach) // coarsest * coarsest)
+    y1 = min(h, -(-(rows[-1] + 1 + reach) // coarsest) * coarsest)
+    x1 = min(w, -(-(cols[-1] + 1 + reach) // coarsest) * coarsest)
+    idx = index[y0:y1, x0:x1]
+    cover = np.clip(idx - np.float32(first - 1), 0.0, 1.0)
+    cover -= np.clip(idx - np.float32(last), 0.0, 1.0)
+    # The remaining coverage: [premultiplied colour (3), coverage, coverage * layer coordinate].
+    rest = np.empty((y1 - y0, x1 - x0, 5), np.float32)
+    np.multiply(boosted[y0:y1, x0:x1], cover[..., None], out=rest[..., :3])
+    rest[..., 3] = cover
+    np.multiply(cover, idx, out=rest[..., 4])
+
+    # Runs of layers sharing a factor, finest (nearest the focus plane) first.
+    order = sorted(side, key=lambda k: abs(levels[k]))
+    runs: list[list[int]] = []
+    for k in order:
+        if runs and factors[runs[-1][0]] == factors[k]:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+
+    composites: list[tuple[np.ndarray, np.ndarray]] = []
+    current = 1
+    for run in runs:
+        factor = factors[run[0]]
+        rest = _down(rest, factor // current)
+        current = factor
+        lo_k, hi_k = min(run), max(run)
+        cover = rest[..., 3]
+        inv_cover = 1.0 / np.maximum(cover, _EPS)
+        mean = rest[..., 4] * inv_cover
+        # Share of each cell's coverage in this run (the rest lies beyond it, farther from
+        # the focus plane): a linear ramp across the boundary layer, like the layer weights.
+        if front:
+            share = np.clip(np.float32(hi_k + 1) - mean, 0.0, 1.0)
+            known_base = 1.0 - cover  # everything not on this side's remainder is farther
+        else:
+            share = np.clip(mean - np.float32(lo_k - 1), 0.0, 1.0)
+            known_base = cover * (1.0 - share)  # the coarser remainder is farther
+        run_cover = cover * share
+        mean_run = np.clip(mean, lo_k, hi_k)
+        masks = {k: run_cover * np.maximum(1.0 - np.abs(mean_run - np.float32(k)), 0.0) for k in run}
+        colour = rest[..., :3] * inv_cover[..., None]
+        comp_c = np.zeros_like(colour)
+        comp_a = np.zeros_like(cover)
+        known = known_base
+        cumulative = {}
+        for k in sorted(run):
+            known = known + masks[k]
+            cumulative[k] = known
+        # Within a run, nearest layer first ("under"), whichever side.
+        for k in sorted(run, reverse=True):
+            mask = masks[k]
+            if not np.any(mask > 1e-4):
+                continue
+            layer = np.empty((*mask.shape, 5), np.float32)
+            np.multiply(colour, mask[..., None], out=layer[..., :3])
+            layer[..., 3] = mask
+            layer[..., 4] = cumulative[k]
+            # filter2D correlates; flipping makes it a convolution (matters for polygons).
+            kernel = aperture_kernel(_kernel_radius(abs(levels[k]), factor), bokeh)[::-1, ::-1]
+            layer = cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REFLECT)
+            # Normalized convolution: divide by the blurred "known" (not hidden by nearer
+            # layers) so the layer continues behind nearer objects instead of darkening.
+            norm = 1.0 / np.maximum(layer[..., 4], 1e-3)
+            alpha = np.clip(layer[..., 3] * norm, 0.0, 1.0)
+            comp_c += (1.0 - comp_a)[..., None] * (layer[..., :3] * norm[..., None])
+            comp_a += (1.0 - comp_a) * alpha
+        composites.append((comp_c, comp_a))
+        # Pass on the remainder, with its mean coordinate clamped beyond this run.
+        keep = 1.0 - share
+        rest[..., :4] *= keep[..., None]
+        beyond = np.maximum(mean, np.float32(hi_k + 1)) if front else np.minimum(mean, np.float32(lo_k - 1))
+        rest[..., 4] = rest[..., 3] * beyond
+        if float(rest[..., 3].max()) < 1e-4:
+            break
+
+    # Combine runs: behind the focus plane the finer run is nearer (over the coarser); in
+    # front the coarser run is nearer.
+    total_c, total_a = composites[-1]
+    for comp_c, comp_a in reversed(composites[:-1]):
+        up_c, up_a = _as3(_up(total_c, comp_a.shape)), _up(total_a, comp_a.shape)
+        if front:
+            total_c = up_c + (1.0 - up_a)[..., None] * comp_c
+            total_a = up_a + (1.0 - up_a) * comp_a
+        else:
+            total_c = comp_c + (1.0 - comp_a)[..., None] * up_c
+            total_a = comp_a + (1.0 - comp_a) * up_a
+    shape = (y1 - y0, x1 - x0)
+    return (y0, y1, x0, x1), _as3(_up(total_c, shape)), _up(total_a, shape)
 
 
 def render_lens_blur(
