@@ -97,6 +97,8 @@ def train(system: str, out: Path, config_file: Path | None, data_dir: Path | Non
     merge(overrides, parse_sets(sets))
     result = run_training(system, out, overrides=overrides, width=width, resume=resume,
                           echo=lambda message: click.echo(message, err=True))
+    if result["rank"] != 0:
+        return
     val = " ".join(f"{k}={v:.4g}" for k, v in result["val"].items())
     click.echo(f"{system}: {result['step']} steps in {result['elapsed_s']:.1f} s -> {out}" + (f" ({val})" if val else ""),
                err=True)

@@ -211,6 +211,7 @@ def train(
         raise DeviceError("--device cuda was requested but torch sees no CUDA device")
     device = dist.init(train_cfg["device"])
     main = dist.is_main()
+    rank = dist.rank()
     system = build_system(config, device)
     dist.broadcast_module(system)
 
@@ -244,7 +245,14 @@ def train(
     end = total if stop_after is None else min(total, start_step + stop_after)
     sampler = StepSampler(len(train_set), batch_size, start_step, end, rank=dist.rank(),
                           world_size=dist.world_size(), seed=int(config["data"]["seed"]))
-    loader = _loader(train_set, sampler, batch_size, int(train_cfg["num_workers"]), device, int(train_cfg["seed"]))
+    workers = int(train_cfg["num_workers"])
+    if workers:
+        # OpenCV's thread pool does not survive fork(): a forked worker that calls a pooled
+        # cv2 filter can wait forever. Workers already give the data its parallelism.
+        import cv2
+
+        cv2.setNumThreads(1)
+    loader = _loader(train_set, sampler, batch_size, workers, device, int(train_cfg["seed"]))
 
     show = (sys.stderr.isatty() if progress is None else progress) and main
     bar = None
@@ -297,7 +305,7 @@ def train(
             bar.stop()
         dist.shutdown()
     elapsed += time.perf_counter() - session_start
-    return {"run": str(run), "step": step, "elapsed_s": elapsed, "val": val_metrics}
+    return {"run": str(run), "step": step, "elapsed_s": elapsed, "val": val_metrics, "rank": rank}
 
 
 def read_metrics(run: str | Path) -> list[dict[str, Any]]:
