@@ -286,8 +286,10 @@ def _side_layers(
         run_cover = cover * share
         mean_run = np.clip(mean, lo_k, hi_k)
         masks = {k: run_cover * np.maximum(1.0 - np.abs(mean_run - np.float32(k)), 0.0) for k in run}
-        colour = rest[..., :3] * inv_cover[..., None]
-        comp_c = np.zeros_like(colour)
+        # Planar colour: contiguous per-channel products are much cheaper than broadcasts
+        # into an interleaved stack.
+        colour = [np.ascontiguousarray(rest[..., c]) * inv_cover for c in range(3)]
+        comp_planes = [np.zeros(cover.shape, np.float32) for _ in range(3)]
         comp_a = np.zeros_like(cover)
         known = known_base
         cumulative = {}
@@ -299,20 +301,19 @@ def _side_layers(
             mask = masks[k]
             if not np.any(mask > 1e-4):
                 continue
-            layer = np.empty((*mask.shape, 5), np.float32)
-            np.multiply(colour, mask[..., None], out=layer[..., :3])
-            layer[..., 3] = mask
-            layer[..., 4] = cumulative[k]
+            layer = cv2.merge([colour[0] * mask, colour[1] * mask, colour[2] * mask, mask, cumulative[k]])
             # filter2D correlates; flipping makes it a convolution (matters for polygons).
             kernel = aperture_kernel(_kernel_radius(abs(levels[k]), factor), bokeh)[::-1, ::-1]
-            layer = cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REFLECT)
+            planes = cv2.split(cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REFLECT))
             # Normalized convolution: divide by the blurred "known" (not hidden by nearer
             # layers) so the layer continues behind nearer objects instead of darkening.
-            norm = 1.0 / np.maximum(layer[..., 4], 1e-3)
-            alpha = np.clip(layer[..., 3] * norm, 0.0, 1.0)
-            comp_c += (1.0 - comp_a)[..., None] * (layer[..., :3] * norm[..., None])
+            norm = 1.0 / np.maximum(planes[4], 1e-3)
+            alpha = np.clip(planes[3] * norm, 0.0, 1.0)
+            weight = (1.0 - comp_a) * norm
+            for c in range(3):
+                comp_planes[c] += planes[c] * weight
             comp_a += (1.0 - comp_a) * alpha
-        composites.append((comp_c, comp_a))
+        composites.append((cv2.merge(comp_planes), comp_a))
         # Pass on the remainder, with its mean coordinate clamped beyond this run.
         keep = 1.0 - share
         rest[..., :4] *= keep[..., None]
