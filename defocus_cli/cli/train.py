@@ -14,9 +14,17 @@ from defocus_cli.training.names import SYSTEM_MODULES
 TORCH_HINT = 'training needs PyTorch: pip install "defocus-cli[train]"'
 
 
+def torch_available() -> bool:
+    """Whether torch can be imported (checked without importing it)."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def require_torch() -> None:
-    """Exit 2 with a one-line hint when torch is not installed (checked without importing it)."""
-    if importlib.util.find_spec("torch") is None:
+    """Exit 2 with a one-line hint when torch is not installed."""
+    if not torch_available():
         raise UsageError(TORCH_HINT)
 
 

@@ -1,0 +1,81 @@
+"""Tests for defocus_cli/training/evaluate.py: metrics, table registry, paper layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from defocus_cli.errors import UsageError
+from defocus_cli.training.evaluate import (
+    PSNR_CAP_DB,
+    EvalData,
+    Predictor,
+    Table,
+    composite_all_in_focus,
+    deblur_table,
+    focal_stack_eval_sample,
+    get_table,
+    image_metrics,
+    refocus_table,
+    register_table,
+)
+
+
+def test_image_metrics_cap_identical_and_rank_quality():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 24, 32)
+    same = image_metrics(x, x)
+    assert same["psnr"] == PSNR_CAP_DB and same["ssim"] == pytest.approx(1.0)
+    noisy = image_metrics((x + 0.05 * torch.randn_like(x)).clamp(0, 1), x)
+    assert 20 < noisy["psnr"] < 40 and noisy["ssim"] < 1
+
+
+def test_table_registry_refuses_duplicates_and_unknown_tasks():
+    assert get_table("magnify") is get_table("magnify")
+    with pytest.raises(ValueError, match="twice"):
+        register_table("magnify")(lambda model, data: [])
+    with pytest.raises(UsageError):
+        get_table("no-such-task")
+
+
+def test_table_render_aligns_columns():
+    t = Table("T", ["Method", "PSNR"], [["Identity", 30.123], ["Model", 0.5]], notes=["n"])
+    lines = t.render().splitlines()
+    assert lines[0] == "T" and lines[3].startswith("Identity") and "30.12" in lines[3] and "0.500" in lines[4]
+    assert lines[-1].strip() == "n"
+
+
+def test_composite_all_in_focus_picks_the_sharp_slice():
+    rng = np.random.default_rng(0)
+    sharp = rng.random((32, 32, 3)).astype(np.float32)
+    flat = np.full_like(sharp, 0.5)
+    stack = np.stack([flat, sharp])
+    assert np.abs(composite_all_in_focus(stack) - sharp)[8:-8, 8:-8].max() == 0.0
+
+
+def _oracle(kind: str) -> Predictor:
+    """A stand-in model that returns a known answer, so each table row is checkable."""
+    if kind == "deblur":
+        return Predictor(lambda x: x["image"], ["image", "sml"], "identity-model")
+    return Predictor(lambda x: x["radiance"], ["image", "radiance", "delta"], "radiance-model", {"deltas": [8]})
+
+
+def test_deblur_and_refocus_tables_follow_the_seed_layouts():
+    data = EvalData(focal_stack_eval_sample, size=(32, 32), count=1)
+    (deblur,) = deblur_table(_oracle("deblur"), data)
+    assert [r[0] for r in deblur.rows][0].startswith("Identity") and "entire stack" in deblur.rows[2][0]
+    assert deblur.rows[0][1:] == deblur.rows[1][1:]  # a model that returns its input = identity row
+    (refocus,) = refocus_table(_oracle("refocus"), data)
+    assert refocus.columns == ["Experiment", "Type", "Refocus control steps", "PSNR", "SSIM"]
+    assert refocus.rows[1][1] == "Two-stage" and refocus.rows[1][2] == "{+8}"
+    assert any("--deblur-model" in n for n in refocus.notes)
+
+
+def test_eval_data_folder(tmp_path):
+    sample = focal_stack_eval_sample(np.random.default_rng(0), (32, 32), 0)
+    np.savez(tmp_path / "a.npz", **sample)
+    data = EvalData(None, folder=tmp_path, count=0)
+    assert data.splits() == ["test"] and len(list(data.samples("test"))) == 1
+    with pytest.raises(UsageError):
+        list(EvalData(None, folder=tmp_path / "empty", count=0).samples("test"))

@@ -1,0 +1,92 @@
+"""Tests for defocus_cli/training/export.py: ONNX parity, dynamic sizes, ModelSpec and card."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from defocus_cli.errors import DefocusError, UsageError
+from defocus_cli.models.registry import read_manifest
+from defocus_cli.training.export import check_parity, export_run, load_trained_system
+from defocus_cli.training.loop import train
+
+FAST = {"train": {"steps": 2, "num_workers": 0, "val_every": 2}, "data": {"val_samples": 2}}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    run = root / "run"
+    train("magnify", run, width="tiny", overrides=FAST)
+    manifest = root / "weights" / "manifest.json"
+    spec = export_run(run, root / "weights" / "magnify-tiny.onnx", name="magnify-tiny", manifest=manifest)
+    return root, run, spec, manifest
+
+
+def test_export_writes_single_file_with_dynamic_sides(exported):
+    root, run, spec, _ = exported
+    path = root / "weights" / "magnify-tiny.onnx"
+    model = onnx.load(str(path))
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    assert not list(root.glob("weights/*.data"))  # weights are inside the file
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert isinstance(dims[2], str) and isinstance(dims[3], str)
+    assert spec.extra["parity_max_abs_diff"] < 1e-4
+    # a third, non-square size that export never saw: onnxruntime still matches torch
+    system, _ = load_trained_system(run)
+    module = system.inference_module()
+    torch.manual_seed(5)
+    image, focus, m = torch.rand(1, 3, 36, 52), torch.rand(1, 1, 36, 52), torch.full((1, 1), 3.0)
+    with torch.no_grad():
+        expected = module(image, focus, m).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(["output"], {"image": image.numpy(), "focus": focus.numpy(), "m": m.numpy()})[0]
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_export_spec_manifest_and_card(exported):
+    root, _, spec, manifest = exported
+    assert spec.task == "magnify" and spec.stride == 4 and spec.file == "magnify-tiny.onnx"
+    assert [t.name for t in spec.inputs] == ["image", "focus", "m"]
+    entries = read_manifest(manifest)
+    assert [e.name for e in entries] == ["magnify-tiny"] and entries[0].sha256 == spec.sha256
+    saved = json.loads((root / "weights" / "magnify-tiny.spec.json").read_text())
+    assert saved["sha256"] == spec.sha256
+    card = (root / "weights" / "magnify-tiny.md").read_text()
+    for needle in ("substitute: multi-scale L1 + SSIM", "steps: 2", "psnr", "hardware", "loss config"):
+        assert needle in card, needle
+
+
+def test_parity_check_refuses_a_mismatch(exported):
+    root, run, _, _ = exported
+    system, _ = load_trained_system(run)
+    module = system.inference_module()
+    with torch.no_grad():
+        module.generator.tail[-2].bias.add_(0.01)  # torch now differs from the file
+    with pytest.raises(DefocusError, match="export check failed"):
+        check_parity(module, root / "weights" / "magnify-tiny.onnx", system.export_contract(), ((32, 32),))
+
+
+def test_export_refuses_bad_targets(exported, tmp_path):
+    _, run, _, _ = exported
+    with pytest.raises(UsageError, match=".onnx"):
+        export_run(run, tmp_path / "model.bin")
+    with pytest.raises(UsageError, match="not a training run"):
+        export_run(tmp_path, tmp_path / "m.onnx")
+
+
+def test_eval_runs_the_onnx_file_through_onnxruntime(exported):
+    from defocus_cli.training.evaluate import evaluate
+
+    root, _, _, _ = exported
+    (table,) = evaluate("magnify", root / "weights" / "magnify-tiny.onnx", size=(32, 40), count=2)
+    text = table.render()
+    assert "Seed 000 Table 1" in text and "onnxruntime" in text and "Identity" in text
+    assert table.columns[1:] == ["Train PSNR (dB)", "Train SSIM", "Test PSNR (dB)", "Test SSIM"]
+    identity = table.rows[0]
+    assert 10 < identity[3] <= 100 and 0 < identity[4] <= 1
