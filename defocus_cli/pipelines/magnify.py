@@ -4,7 +4,8 @@
 the *added* blur. DESIGN.md's convention for unsigned maps: the blurrier surface is taken to
 lie behind the focus plane (the portrait case), and a disc of radius ``r * sqrt(m^2 - 1)`` is
 added, the renderer's approximation of r -> m * r (disc radii add roughly in quadrature).
-In-focus pixels (r < 0.5 px) stay exactly as they are.
+In-focus pixels (r < 0.5 px) stay exactly as they are. An estimated (classical) map first
+loses ``ESTIMATE_NOISE_FLOOR_PX`` of radius, the estimator's noise on in-focus texture.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from defocus_cli.pipelines._render import render_srgb
 MIN_MAGNIFICATION = 1.0
 MAX_MAGNIFICATION = 4.0
 METHODS = ("map",)
+#: Radius (px) subtracted from an estimated defocus map before magnifying: the classical
+#: estimator's typical error on in-focus texture.
+ESTIMATE_NOISE_FLOOR_PX = 1.0
 
 
 def added_coc_radius(defocus_map_px: np.ndarray, m: float) -> np.ndarray:
@@ -58,7 +62,10 @@ def magnify(
     if m == 1.0:
         return image.copy()
     if defocus_map_px is None:
-        defocus_map_px = classical_defocus_map(image)
+        # The classical estimate scatters by about a pixel on in-focus texture (fur, hair,
+        # eyes); magnifying that noise would soften the subject, so the estimator's noise
+        # floor is taken off first. A given map is trusted as it is.
+        defocus_map_px = np.maximum(classical_defocus_map(image) - np.float32(ESTIMATE_NOISE_FLOOR_PX), 0.0)
     check_map(defocus_map_px, "defocus_map_px", image.shape[:2])
     coc = added_coc_radius(defocus_map_px, m)
     return render_srgb(image, coc, bokeh=bokeh, highlights=highlights, grain=grain)
