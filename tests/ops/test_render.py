@@ -112,16 +112,16 @@ def test_layer_ladder_is_prefix_stable():
     assert layer_radii(40.0)[: len(layer_radii(10.0))] == layer_radii(10.0)
 
 
-def test_strips_are_seamless_and_memory_path_runs():
-    # The strip path (bounded memory) must match the whole-image path: identical except where
+def test_tiles_are_seamless():
+    # The tiled path (bounded memory) must match the whole-image path: identical except where
     # the hole fill behind a blurred foreground (a whole-block push-pull) shows through.
     rng = np.random.default_rng(3)
     img = rng.random((300, 200, 3)).astype(np.float32)
     yy = np.mgrid[0:300, 0:200][0].astype(np.float32)
     coc = (yy / 300.0 * 2 - 1) * 14.0
     whole = render_lens_blur(img, coc, tile_pixels=10**9)
-    strips = render_lens_blur(img, coc, tile_pixels=30_000)
-    diff = np.abs(whole - strips)
+    tiled = render_lens_blur(img, coc, tile_pixels=30_000)
+    diff = np.abs(whole - tiled)
     assert diff.max() < 6e-3 and diff.mean() < 1e-4
 
 
