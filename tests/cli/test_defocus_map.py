@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from conftest import write_photo
-from jobs_testcmd import run_cli
 from PIL import Image
 
 from defocus_cli.io.maps import load_map
+from tests.cli.jobs_testcmd import run_cli
+from tests.conftest import write_photo
 
 
 def test_formats_and_units(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from conftest import write_photo
-from jobs_testcmd import run_cli
 
 from defocus_cli.io.image import load_image
 from defocus_cli.io.maps import save_map
+from tests.cli.jobs_testcmd import run_cli
+from tests.conftest import write_photo
 
 REPO = Path(__file__).resolve().parents[2]
 
