@@ -163,8 +163,11 @@ def _render_block(
     coc: np.ndarray,
     bokeh: Bokeh,
     highlights: tuple[float, float] | None,
-) -> np.ndarray:
-    """Render one (padded) block; its height and width are multiples of the coarsest factor."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render one (padded) block; its height and width are multiples of the coarsest factor.
+
+    Returns the render and a boolean map of the pixels it returned exactly as they were (in
+    focus, nothing in front spread over them)."""
     h, w = coc.shape
     lo, hi = float(coc.min()), float(coc.max())
     # The same ladder everywhere (so tiles agree), cut just past this block's range.
@@ -200,13 +203,15 @@ def _render_block(
         background = acc_c / acc_a[..., None]
     else:
         background = _push_pull_fill(acc_c, acc_a)
+    untouched = index == np.float32(zero)
     if front_side is None:
-        return background
+        return background, untouched
     (y0, y1, x0, x1), c, a = front_side
     view = background[y0:y1, x0:x1]
     view *= (1.0 - a)[..., None]
     view += c
-    return background
+    untouched[y0:y1, x0:x1] &= a == 0.0
+    return background, untouched
 
 
 def _side_layers(
@@ -344,6 +349,7 @@ def render_lens_blur(
     bokeh: Bokeh = DISC,
     highlights: tuple[float, float] | None = DEFAULT_HIGHLIGHTS,
     tile_pixels: int = DEFAULT_TILE_PIXELS,
+    untouched: np.ndarray | None = None,
 ) -> np.ndarray:
     """Render a lens blur.
 
@@ -351,7 +357,9 @@ def render_lens_blur(
     ``coc_radius_px``: HxW signed CoC radius in pixels of the image (positive = in front of
     the focus plane, DESIGN.md). ``bokeh``: aperture shape. ``highlights``: ``(threshold,
     gain)`` in linear luminance, or None. Returns HxWx3 float32 linear light (values may
-    exceed 1 where highlights were boosted; clip before encoding).
+    exceed 1 where highlights were boosted; clip before encoding). ``untouched``: optional
+    HxW bool array, set True where the output is exactly the input (in focus, with no
+    blurred foreground over it), so callers can keep those pixels bit-exact after encoding.
 
     >>> img = np.zeros((32, 32, 3), np.float32); img[16, 16] = 1.0
     >>> out = render_lens_blur(img, np.full((32, 32), -5.0, np.float32), highlights=None)
@@ -364,6 +372,9 @@ def render_lens_blur(
     coc = np.ascontiguousarray(coc_radius_px, dtype=np.float32)
     if not np.all(np.isfinite(coc)):
         raise ValueError("coc_radius_px contains NaN or infinite values")
+    if untouched is not None:
+        check_map(untouched, "untouched", coc.shape)
+        untouched[...] = True
     max_radius = float(np.abs(coc).max()) if coc.size else 0.0
     if max_radius < IN_FOCUS_RADIUS_PX:
         return image.copy()
@@ -390,8 +401,10 @@ def render_lens_blur(
             if float(np.abs(block_coc).max()) < IN_FOCUS_RADIUS_PX:
                 out[y0:y1, x0:x1] = image[y0:y1, x0:x1]
                 continue
-            block = _render_block(_gather(image, rows, cols), block_coc, bokeh, highlights)
+            block, same = _render_block(_gather(image, rows, cols), block_coc, bokeh, highlights)
             out[y0:y1, x0:x1] = block[halo : halo + (y1 - y0), halo : halo + (x1 - x0)]
+            if untouched is not None:
+                untouched[y0:y1, x0:x1] = same[halo : halo + (y1 - y0), halo : halo + (x1 - x0)]
     return out
 
 

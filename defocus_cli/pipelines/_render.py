@@ -38,13 +38,14 @@ def render_srgb(
     grain back, and return HxWx3 float32 sRGB in [0, 1]. In-focus pixels that no blurred
     foreground covers are returned unchanged."""
     linear_in = _lookup(image_srgb, _TO_LINEAR)
-    linear = render_lens_blur(linear_in, coc_radius_px, bokeh=bokeh, highlights=highlights)
-    # Pixels the render left alone (in focus, no foreground spread over them) keep their
+    # Pixels the render leaves alone (in focus, no foreground spread over them) keep their
     # exact input values: the sRGB round trip must not drift.
-    unchanged = (np.abs(coc_radius_px) < 0.5) & (np.abs(linear - linear_in).max(axis=2) < 1e-6)
+    unchanged = np.empty(coc_radius_px.shape, bool)
+    linear = render_lens_blur(linear_in, coc_radius_px, bokeh=bokeh, highlights=highlights, untouched=unchanged)
+    del linear_in
     out = _lookup(linear, _TO_SRGB)
     if grain:
         out = add_grain(out, coc_radius_px, estimate_noise_sigma(image_srgb))
     out = np.clip(out, 0.0, 1.0)
-    out[unchanged] = image_srgb[unchanged]
-    return out.astype(np.float32)
+    np.copyto(out, image_srgb, where=unchanged[..., None])
+    return out

@@ -142,3 +142,17 @@ def test_rejects_bad_inputs():
         render_lens_blur(np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
     with pytest.raises(ValueError):
         render_lens_blur(np.zeros((8, 8, 3), np.float32), np.full((8, 8), np.nan, np.float32))
+
+
+def test_untouched_map_marks_exactly_the_unchanged_pixels():
+    rng = np.random.default_rng(5)
+    img = rng.random((100, 100, 3)).astype(np.float32)
+    coc = np.zeros((100, 100), np.float32)
+    coc[:, :30] = -8.0  # blurred background on the left
+    coc[40:60, 70:90] = 6.0  # blurred foreground patch on the right
+    untouched = np.zeros((100, 100), bool)
+    out = render_lens_blur(img, coc, untouched=untouched)
+    np.testing.assert_array_equal(out[untouched], img[untouched])
+    assert not untouched[:, :30].any()  # blurred
+    assert not untouched[50, 66]  # in focus, but the foreground spreads over it
+    assert untouched[10, 60] and untouched[90, 50]
