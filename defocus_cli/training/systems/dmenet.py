@@ -247,7 +247,8 @@ class DMENetSystem(TrainingSystem):
         self.steps_per_epoch = max(1, math.ceil(cfg.epoch_size / batch))
         opt_g = torch.optim.Adam([*self.blur.parameters(), *self.sharpness.parameters()], lr=lr, betas=betas)
         opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
-        self.optimizers = {"g": opt_g, "d": opt_d}
+        # D's optimiser exists only when D trains (an unused one would be stepped by its scheduler)
+        self.optimizers = {"g": opt_g, "d": opt_d} if self.use_domain else {"g": opt_g}
         spe, decay, every = self.steps_per_epoch, cfg.lr_decay, cfg.decay_every_epochs
         self.schedulers = {
             k: torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(s, spe, decay, every))
@@ -268,8 +269,9 @@ class DMENetSystem(TrainingSystem):
     def optimize_parameters(self, step: int) -> dict[str, float]:
         w, x, scale = self.cfg.weights, self.inputs, self.cfg.radius_scale_px
         out_s = self.blur(x["image"])
-        out_r = self.blur(x["real_image"]) if "real_image" in x else None
-        out_b = self.blur(x["cuhk_image"]) if "cuhk_image" in x else None
+        # real images count only when the run was configured with their folders (build())
+        out_r = self.blur(x["real_image"]) if self.use_domain and "real_image" in x else None
+        out_b = self.blur(x["cuhk_image"]) if self.use_domain and "cuhk_image" in x else None
         reals = [o for o in (out_r, out_b) if o is not None]
         logs: dict[str, float] = {}
 
