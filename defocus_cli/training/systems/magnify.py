@@ -122,7 +122,7 @@ class MagnifySystem(WGANImageSystem):
         data = config["data"]
         crop = tuple(data["crop"] if split == "train" else (data.get("val_crop") or data["crop"]))
         rotate = bool(data.get("rotate", True)) and split == "train"
-        if data.get("dir"):
+        if data.get("dir") and split == "train":  # validation stays on the held-out synthetic split
             def from_file(s: dict[str, Any], rng: np.random.Generator) -> dict[str, torch.Tensor]:
                 return _item(s["narrow"], s["wide"], float(s["m"]), rng, crop, rotate)
             return NpzFolderDataset(data["dir"], ("narrow", "wide", "m"), seed=data["seed"], split=split, transform=from_file)

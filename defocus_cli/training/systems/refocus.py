@@ -78,7 +78,7 @@ def _stack_dataset(config: Config, split: str, item: Any) -> torch.utils.data.Da
         slices, aif = _crop_stack(rng, s, crop)
         return item(slices, aif, rng)
 
-    if data.get("dir"):
+    if data.get("dir") and split == "train":  # validation stays on the held-out synthetic split
         return NpzFolderDataset(data["dir"], ("slices", "all_in_focus"), seed=data["seed"], split=split,
                                 transform=transform)
 
