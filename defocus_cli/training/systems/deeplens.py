@@ -346,8 +346,9 @@ class DeepLensBlurSystem(TrainingSystem):
         cfg = _parse(BlurModelConfig, self.name, self.model_config)
         if cfg.depth_input not in ("depth", "depth_corrupted"):
             raise UsageError(f"deeplens-blur model.depth_input must be depth or depth_corrupted, got {cfg.depth_input!r}")
-        if cfg.levels < 1:
-            raise UsageError(f"deeplens-blur model.levels must be >= 1, got {cfg.levels}")
+        if not 1 <= cfg.levels <= 2:
+            # the exported graph's sides are multiples of the class stride, 4 = 2 ** 2
+            raise UsageError(f"deeplens-blur model.levels must be 1 or 2 (x2 upsampling steps), got {cfg.levels}")
         k_hi = float(self.config.get("data", {}).get("blur_radius_px", [2.0, 10.0])[1])
         if k_hi > cfg.max_blur_radius_px + 1e-6:
             raise UsageError(

@@ -385,10 +385,5 @@ class DMENetSystem(TrainingSystem):
         )
 
 
-def resolved_model_config(model: dict[str, Any]) -> dict[str, Any]:
-    """The ``model`` section with every default filled in (for the saved config)."""
-    return asdict(DMENetModelConfig.from_dict(model))
-
-
 # ``defocus eval defocus-map`` finds its table through this module (evaluate.TABLE_MODULES).
 from defocus_cli.training import eval_dmenet  # noqa: E402, F401
