@@ -82,6 +82,8 @@ def test_signed_depth_scales_with_the_aperture() -> None:
 def test_blur_config_errors() -> None:
     with pytest.raises(UsageError, match="depth_input"):
         _system("deeplens-blur", model={"depth_input": "disparity"})
+    with pytest.raises(UsageError, match="levels"):
+        _system("deeplens-blur", model={"levels": 3})
     with pytest.raises(UsageError, match="largest aperture"):
         _system("deeplens-blur", data={"blur_radius_px": [2.0, 20.0]})
 
