@@ -17,11 +17,15 @@ when one is named (``--manifest FILE``; the bundled ``weights/manifest.json`` on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +110,7 @@ def export_onnx(system: TrainingSystem, output: Path, sizes: tuple[tuple[int, in
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _quiet_exporter():
             program = torch.onnx.export(
                 module, example, dynamo=True, opset_version=opset, external_data=False,
                 input_names=[t.name for t in contract.inputs], output_names=[t.name for t in contract.outputs],
@@ -123,6 +127,21 @@ def export_onnx(system: TrainingSystem, output: Path, sizes: tuple[tuple[int, in
         return worst
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's internal warnings and log lines (e.g. about torchvision ops
+    this graph never uses); real failures still raise."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def check_parity(module: torch.nn.Module, path: Path, contract: Any, sizes: tuple[tuple[int, int], ...]) -> float:

@@ -172,3 +172,33 @@ def test_state_dict_round_trip_includes_optimizers():
     assert other.optimizers["generator"].state_dict()["state"]
     for a, b in zip(system.parameters(), other.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", system_names())
+def test_every_registered_system_honours_the_template(name):
+    """Registry-driven: each system resolves its tiny preset and its exported graph takes the
+    inputs its contract names, at a non-square size that is a multiple of its stride."""
+    import inspect
+
+    from defocus_cli.models.registry import TASKS
+
+    cls = get_system(name)
+    assert cls.name == name and cls.task in TASKS and cls.stride >= 1
+    for width in ("paper", "cpu", "tiny"):
+        resolve_config(name, width)
+    system = cls(resolve_config(name, "tiny"))
+    contract = system.export_contract()
+    module = system.inference_module()
+    assert len(inspect.signature(module.forward).parameters) == len(contract.inputs)
+    side = max(system.stride, 8)
+    example = contract.example(4 * side, 5 * side)
+    assert len(example) == len(contract.inputs)
+    with torch.no_grad():
+        out = module(*example)
+    outs = out if isinstance(out, tuple | list) else (out,)
+    assert len(outs) == len(contract.outputs)
+    for tensor, spec in zip(outs, contract.outputs, strict=True):
+        assert tensor.ndim == spec.rank
+        if "H" in spec.layout:
+            assert tensor.shape[spec.layout.index("H")] == 4 * side
+            assert tensor.shape[spec.layout.index("W")] == 5 * side
