@@ -10,25 +10,29 @@ How it works
    layers at fixed radii (0, +-1 .. +-6 px, then x1.25 steps). Each pixel belongs to the two
    nearest layers with linear weights; pixels with ``|coc| < 0.5`` belong to the in-focus layer
    alone, so they come out unchanged.
-2. Each layer (premultiplied colour, coverage) is blurred with the aperture kernel (disc or
-   polygon) of its radius, on a pyramid level where that radius is 2.75-5.5 px, so the cost per
-   layer is bounded whatever the radius.
-3. Layers are normalized by the blurred "known" mask -- the pixels not hidden by nearer
-   layers -- so a layer's colour continues plausibly behind nearer objects (normalized
-   convolution) instead of fading to black around them.
-4. Compositing, coarse to fine: layers behind (and at) the focus plane are stacked back to
-   front with "over", layers in front front to back with "under"; the background stack's
-   remaining holes (behind the foreground) are filled by push-pull, then the foreground
-   stack goes over it. An in-focus subject's colour is never in a blurred background layer,
-   so nothing bleeds into the background (no halos); a blurred foreground spreads over
-   whatever lies behind it.
+2. Full resolution, in small tiles with a halo of a few pixels: the coverage of each side of
+   the focus plane is split off exactly (an in-focus subject's colour never enters a blurred
+   layer, so nothing bleeds into the background: no halos); the finest layers (radius < 2.5
+   px) are blurred there, and the rest of each side is kept at half resolution.
+3. The pyramid, over the whole frame: each run of layers sharing a pyramid factor (a level
+   where its radius is 2.75-5.5 px, 5-10 px for polygons) takes its share of the remaining
+   coverage by each cell's mean layer coordinate, is blurred with the aperture kernel (disc
+   or polygon), and passes the rest on, halved. Every halving costs a quarter of the one
+   before, so time does not grow with the radius.
+4. Layers are normalized by the blurred "known" coverage -- what nearer layers do not hide --
+   so a layer continues plausibly behind nearer objects instead of darkening around them
+   (normalized convolution).
+5. Full resolution, in tiles again: behind the focus plane, finer (nearer) runs go over
+   coarser ones, then the in-focus layer; holes behind the foreground are filled by
+   push-pull; the foreground (coarser runs nearer) goes over it, spreading softly over
+   whatever lies behind.
 
 Highlights: before blurring, linear values whose luminance exceeds a threshold are boosted,
 so specular points become bright bokeh discs (the in-focus layer is never boosted).
 
-Images are processed in tiles with a halo of the largest radius: peak memory is bounded (a
-few hundred bytes per pixel of one tile), and each tile renders only the layers present
-within its reach, so cost follows the depth map's complexity, not the ladder's length.
+Memory: the full-resolution passes hold one tile's temporaries; the frame-wide state is the
+input, output and CoC map, the finest layers in float16, and the half-resolution pyramid --
+about 90 bytes per pixel in all.
 """
 
 from __future__ import annotations
@@ -56,10 +60,9 @@ _MIN_LEVEL_RADIUS_PX = 2.75
 _MIN_POLYGON_LEVEL_RADIUS_PX = 5.0
 #: Layers with smaller radii are blurred at full resolution.
 _FULL_RESOLUTION_MAX_RADIUS_PX = 2.5
-#: Largest tile (core + halo) in pixels: bounds peak memory whatever the image size.
-DEFAULT_TILE_PIXELS = 6_000_000
-#: Preferred tile core side (px); grows with the halo so the halo overhead stays moderate.
-_TILE_CORE_PX = 1024
+#: Pixels per tile of the full-resolution passes. Small tiles keep every temporary array a
+#: few MB, so the allocator reuses memory instead of mapping (and faulting in) fresh pages.
+DEFAULT_TILE_PIXELS = 512 * 512
 _EPS = 1e-6
 _RESAMPLING_VARIANCE = 1.1
 
@@ -158,177 +161,109 @@ def _push_pull_fill(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return filled.astype(np.float32)
 
 
-def _render_block(
-    image: np.ndarray,
-    coc: np.ndarray,
-    bokeh: Bokeh,
-    highlights: tuple[float, float] | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Render one (padded) block; its height and width are multiples of the coarsest factor.
-
-    Returns the render and a boolean map of the pixels it returned exactly as they were (in
-    focus, nothing in front spread over them)."""
-    h, w = coc.shape
-    lo, hi = float(coc.min()), float(coc.max())
-    # The same ladder everywhere (so tiles agree), cut just past this block's range.
+def _ladder(lo: float, hi: float) -> tuple[list[float], int, list[float], list[int]]:
+    """Signed layer radii (back to front), the in-focus index, and the knots that map a CoC
+    radius to the layer coordinate (pixel at coordinate i belongs to layers floor(i) and
+    floor(i) + 1 with linear weights; |coc| < 0.5 px maps exactly onto the in-focus layer)."""
     back = [-r for r in reversed(layer_radii(-lo))] if lo <= -IN_FOCUS_RADIUS_PX else []
     front = layer_radii(hi) if hi >= IN_FOCUS_RADIUS_PX else []
     levels = [*back, 0.0, *front]
     zero = len(back)
-    # Layer coordinate: pixel at index i belongs to layers floor(i) and floor(i)+1 with
-    # linear weights. The in-focus layer spans |coc| < 0.5 exactly, then ramps to +-1 px.
     knots = [*back, -IN_FOCUS_RADIUS_PX, IN_FOCUS_RADIUS_PX, *front]
     knot_index = [*range(zero), zero, zero, *range(zero + 1, len(levels))]
-    index = np.interp(coc, knots, np.asarray(knot_index, np.float64)).astype(np.float32)
-    boosted = image
-    if highlights is not None and float(image.max()) > highlights[0]:
-        boosted = _boost_highlights(image, *highlights)
-
-    min_level = _min_level_radius(bokeh)
-    back_side = _side_layers(boosted, index, levels, range(0, zero), min_level, bokeh, front=False)
-    front_side = _side_layers(boosted, index, levels, range(zero + 1, len(levels)), min_level, bokeh, front=True)
-
-    # Everything behind the focus plane, then the in-focus layer over it.
-    acc_c = np.zeros((h, w, 3), np.float32)
-    acc_a = np.zeros((h, w), np.float32)
-    if back_side is not None:
-        (y0, y1, x0, x1), c, a = back_side
-        acc_c[y0:y1, x0:x1], acc_a[y0:y1, x0:x1] = c, a
-    if float(np.abs(index - np.float32(zero)).min()) < 1.0:  # the in-focus layer is present
-        focus_mask = np.maximum(1.0 - np.abs(index - np.float32(zero)), 0.0)
-        acc_c = image * focus_mask[..., None] + (1.0 - focus_mask)[..., None] * acc_c
-        acc_a = focus_mask + (1.0 - focus_mask) * acc_a
-    if float(acc_a.min()) > 0.999:
-        # Nothing behind is missing: no fill needed, just undo the rounding.
-        background = acc_c / acc_a[..., None]
-    else:
-        background = _push_pull_fill(acc_c, acc_a)
-    untouched = index == np.float32(zero)
-    if front_side is None:
-        return background, untouched
-    (y0, y1, x0, x1), c, a = front_side
-    view = background[y0:y1, x0:x1]
-    view *= (1.0 - a)[..., None]
-    view += c
-    untouched[y0:y1, x0:x1] &= a == 0.0
-    return background, untouched
+    return levels, zero, knots, knot_index
 
 
-def _side_layers(
-    boosted: np.ndarray,
-    index: np.ndarray,
-    levels: list[float],
-    side: range,
-    min_level_radius_px: float,
-    bokeh: Bokeh,
-    *,
-    front: bool,
-) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
-    """Blur and composite all layers on one side of the focus plane.
+def _layer_coordinate(coc: np.ndarray, knots: list[float], knot_index: list[int]) -> np.ndarray:
+    return np.interp(coc, knots, np.asarray(knot_index, np.float64)).astype(np.float32)
 
-    Returns ``((y0, y1, x0, x1), premultiplied colour, alpha)`` at full resolution over the
-    region the side reaches, or None when the side is empty.
 
-    The side's coverage is split off exactly at full resolution, so no colour crosses the
-    focus plane (no halos). Going down the pyramid, each run of layers sharing a factor
-    takes its share of the remaining coverage by the coverage-weighted mean layer
-    coordinate of each cell (mixing stays within one cell, far below that layer's blur),
-    and the rest is passed on, halved, to the coarser runs: each halving costs a quarter of
-    the one before, so the side costs about two full-resolution passes plus its fine
-    layers, however many layers it has.
-    """
-    if len(side) == 0:
-        return None
+def _side_runs(levels: list[float], side: range, min_level_radius_px: float) -> list[tuple[int, list[int]]]:
+    """``(factor, layer indices)`` runs of one side sharing a pyramid factor, finest first."""
+    runs: list[tuple[int, list[int]]] = []
+    for k in sorted(side, key=lambda k: abs(levels[k])):
+        factor = _level_factor(abs(levels[k]), min_level_radius_px)
+        if runs and runs[-1][0] == factor:
+            runs[-1][1].append(k)
+        else:
+            runs.append((factor, [k]))
+    return runs
+
+
+def _side_coverage(boosted: np.ndarray, index: np.ndarray, side: range) -> np.ndarray:
+    """[premultiplied colour (3), coverage, coverage * layer coordinate] of one side of the
+    focus plane, split off exactly at full resolution (no colour crosses the focus plane)."""
     first, last = side[0], side[-1]
-    h, w = index.shape
-    rows = np.nonzero((index.min(axis=1) < last + 1) & (index.max(axis=1) > first - 1))[0]
-    cols = np.nonzero((index.min(axis=0) < last + 1) & (index.max(axis=0) > first - 1))[0]
-    if rows.size == 0 or cols.size == 0:
-        return None
-    factors = {k: _level_factor(abs(levels[k]), min_level_radius_px) for k in side}
-    coarsest = max(factors.values())
-    reach = int(math.ceil(max(abs(levels[first]), abs(levels[last])))) + 2 * coarsest
-    y0 = max(0, (rows[0] - reach) // coarsest * coarsest)
-    x0 = max(0, (cols[0] - reach) // coarsest * coarsest)
-    y1 = min(h, -(-(rows[-1] + 1 + reach) // coarsest) * coarsest)
-    x1 = min(w, -(-(cols[-1] + 1 + reach) // coarsest) * coarsest)
-    idx = index[y0:y1, x0:x1]
-    cover = np.clip(idx - np.float32(first - 1), 0.0, 1.0)
-    cover -= np.clip(idx - np.float32(last), 0.0, 1.0)
-    # The remaining coverage: [premultiplied colour (3), coverage, coverage * layer coordinate].
-    rest = np.empty((y1 - y0, x1 - x0, 5), np.float32)
-    np.multiply(boosted[y0:y1, x0:x1], cover[..., None], out=rest[..., :3])
+    cover = np.clip(index - np.float32(first - 1), 0.0, 1.0)
+    cover -= np.clip(index - np.float32(last), 0.0, 1.0)
+    rest = np.empty((*index.shape, 5), np.float32)
+    np.multiply(boosted, cover[..., None], out=rest[..., :3])
     rest[..., 3] = cover
-    np.multiply(cover, idx, out=rest[..., 4])
+    np.multiply(cover, index, out=rest[..., 4])
+    return rest
 
-    # Runs of layers sharing a factor, finest (nearest the focus plane) first.
-    order = sorted(side, key=lambda k: abs(levels[k]))
-    runs: list[list[int]] = []
-    for k in order:
-        if runs and factors[runs[-1][0]] == factors[k]:
-            runs[-1].append(k)
-        else:
-            runs.append([k])
 
-    composites: list[tuple[np.ndarray, np.ndarray]] = []
-    current = 1
-    for run in runs:
-        factor = factors[run[0]]
-        rest = _down(rest, factor // current)
-        current = factor
-        lo_k, hi_k = min(run), max(run)
-        cover = rest[..., 3]
-        inv_cover = 1.0 / np.maximum(cover, _EPS)
-        mean = rest[..., 4] * inv_cover
-        # Share of each cell's coverage in this run (the rest lies beyond it, farther from
-        # the focus plane): a linear ramp across the boundary layer, like the layer weights.
-        if front:
-            share = np.clip(np.float32(hi_k + 1) - mean, 0.0, 1.0)
-            known_base = 1.0 - cover  # everything not on this side's remainder is farther
-        else:
-            share = np.clip(mean - np.float32(lo_k - 1), 0.0, 1.0)
-            known_base = cover * (1.0 - share)  # the coarser remainder is farther
-        run_cover = cover * share
-        mean_run = np.clip(mean, lo_k, hi_k)
-        masks = {k: run_cover * np.maximum(1.0 - np.abs(mean_run - np.float32(k)), 0.0) for k in run}
-        # Planar colour: contiguous per-channel products are much cheaper than broadcasts
-        # into an interleaved stack.
-        colour = [np.ascontiguousarray(rest[..., c]) * inv_cover for c in range(3)]
-        comp_planes = [np.zeros(cover.shape, np.float32) for _ in range(3)]
-        comp_a = np.zeros_like(cover)
-        known = known_base
-        cumulative = {}
-        for k in sorted(run):
-            known = known + masks[k]
-            cumulative[k] = known
-        # Within a run, nearest layer first ("under"), whichever side.
-        for k in sorted(run, reverse=True):
-            mask = masks[k]
-            if not np.any(mask > 1e-4):
-                continue
-            layer = cv2.merge([colour[0] * mask, colour[1] * mask, colour[2] * mask, mask, cumulative[k]])
-            # filter2D correlates; flipping makes it a convolution (matters for polygons).
-            kernel = aperture_kernel(_kernel_radius(abs(levels[k]), factor), bokeh)[::-1, ::-1]
-            planes = cv2.split(cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REFLECT))
-            # Normalized convolution: divide by the blurred "known" (not hidden by nearer
-            # layers) so the layer continues behind nearer objects instead of darkening.
-            norm = 1.0 / np.maximum(planes[4], 1e-3)
-            alpha = np.clip(planes[3] * norm, 0.0, 1.0)
-            weight = (1.0 - comp_a) * norm
-            for c in range(3):
-                comp_planes[c] += planes[c] * weight
-            comp_a += (1.0 - comp_a) * alpha
-        composites.append((cv2.merge(comp_planes), comp_a))
-        # Pass on the remainder, with its mean coordinate clamped beyond this run.
-        keep = 1.0 - share
-        rest[..., :4] *= keep[..., None]
-        beyond = np.maximum(mean, np.float32(hi_k + 1)) if front else np.minimum(mean, np.float32(lo_k - 1))
-        rest[..., 4] = rest[..., 3] * beyond
-        if float(rest[..., 3].max()) < 1e-4:
-            break
+def _peel_run(
+    rest: np.ndarray, run: list[int], factor: int, levels: list[float], bokeh: Bokeh, *, front: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blur and composite one run of layers out of ``rest`` (the side's remaining coverage at
+    this run's resolution); return the run's (premultiplied colour, alpha) and what remains.
 
-    # Combine runs: behind the focus plane the finer run is nearer (over the coarser); in
-    # front the coarser run is nearer.
+    Each cell gives the run its share of the remaining coverage by the coverage-weighted mean
+    layer coordinate (a linear ramp across the boundary layer, like the layer weights), so
+    mixing stays within one cell, far below the layer's blur; at full resolution the split is
+    exact. Layers are normalized by the blurred "known" coverage (normalized convolution), so
+    a layer continues behind nearer ones instead of darkening around them.
+    """
+    lo_k, hi_k = min(run), max(run)
+    cover = rest[..., 3]
+    inv_cover = 1.0 / np.maximum(cover, _EPS)
+    mean = rest[..., 4] * inv_cover
+    if front:
+        share = np.clip(np.float32(hi_k + 1) - mean, 0.0, 1.0)
+        known = 1.0 - cover  # everything not in this side's remainder is farther
+    else:
+        share = np.clip(mean - np.float32(lo_k - 1), 0.0, 1.0)
+        known = cover * (1.0 - share)  # the coarser remainder is farther
+    run_cover = cover * share
+    mean_run = np.clip(mean, lo_k, hi_k)
+    masks = {k: run_cover * np.maximum(1.0 - np.abs(mean_run - np.float32(k)), 0.0) for k in run}
+    cumulative = {}
+    for k in sorted(run):
+        known = known + masks[k]
+        cumulative[k] = known
+    # Planar colour: contiguous per-channel products are much cheaper than broadcasts into an
+    # interleaved stack.
+    colour = [np.ascontiguousarray(rest[..., c]) * inv_cover for c in range(3)]
+    comp_planes = [np.zeros(cover.shape, np.float32) for _ in range(3)]
+    comp_a = np.zeros(cover.shape, np.float32)
+    # Within a run, nearest layer first ("under"), whichever side.
+    for k in sorted(run, reverse=True):
+        mask = masks[k]
+        if not np.any(mask > 1e-4):
+            continue
+        layer = cv2.merge([colour[0] * mask, colour[1] * mask, colour[2] * mask, mask, cumulative[k]])
+        # filter2D correlates; flipping makes it a convolution (matters for polygons).
+        kernel = aperture_kernel(_kernel_radius(abs(levels[k]), factor), bokeh)[::-1, ::-1]
+        planes = cv2.split(cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REFLECT))
+        norm = 1.0 / np.maximum(planes[4], 1e-3)
+        alpha = np.clip(planes[3] * norm, 0.0, 1.0)
+        weight = (1.0 - comp_a) * norm
+        for c in range(3):
+            comp_planes[c] += planes[c] * weight
+        comp_a += (1.0 - comp_a) * alpha
+    # The remainder, its mean coordinate clamped beyond this run.
+    keep = 1.0 - share
+    remainder = rest.copy()
+    remainder[..., :4] *= keep[..., None]
+    beyond = np.maximum(mean, np.float32(hi_k + 1)) if front else np.minimum(mean, np.float32(lo_k - 1))
+    remainder[..., 4] = remainder[..., 3] * beyond
+    return cv2.merge(comp_planes), comp_a, remainder
+
+
+def _combine_runs(composites: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int], *, front: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Stack per-run composites (finest first): behind the focus plane the finer run is
+    nearer (over the coarser), in front the coarser run is nearer. Returned at ``shape``."""
     total_c, total_a = composites[-1]
     for comp_c, comp_a in reversed(composites[:-1]):
         up_c, up_a = _as3(_up(total_c, comp_a.shape)), _up(total_a, comp_a.shape)
@@ -338,8 +273,7 @@ def _side_layers(
         else:
             total_c = comp_c + (1.0 - comp_a)[..., None] * up_c
             total_a = comp_a + (1.0 - comp_a) * up_a
-    shape = (y1 - y0, x1 - x0)
-    return (y0, y1, x0, x1), _as3(_up(total_c, shape)), _up(total_a, shape)
+    return _as3(_up(total_c, shape)), _up(total_a, shape)
 
 
 def render_lens_blur(
@@ -356,10 +290,11 @@ def render_lens_blur(
     ``image_linear``: HxWx3 float32 linear light (all in focus, or whatever the photo has).
     ``coc_radius_px``: HxW signed CoC radius in pixels of the image (positive = in front of
     the focus plane, DESIGN.md). ``bokeh``: aperture shape. ``highlights``: ``(threshold,
-    gain)`` in linear luminance, or None. Returns HxWx3 float32 linear light (values may
-    exceed 1 where highlights were boosted; clip before encoding). ``untouched``: optional
-    HxW bool array, set True where the output is exactly the input (in focus, with no
-    blurred foreground over it), so callers can keep those pixels bit-exact after encoding.
+    gain)`` in linear luminance, or None. ``tile_pixels``: the full-resolution work runs in
+    tiles of about this many pixels. Returns HxWx3 float32 linear light (values may exceed 1
+    where highlights were boosted; clip before encoding). ``untouched``: optional HxW bool
+    array, set True where the output is exactly the input (in focus, with no blurred
+    foreground over it), so callers can keep those pixels bit-exact after encoding.
 
     >>> img = np.zeros((32, 32, 3), np.float32); img[16, 16] = 1.0
     >>> out = render_lens_blur(img, np.full((32, 32), -5.0, np.float32), highlights=None)
@@ -378,33 +313,129 @@ def render_lens_blur(
     max_radius = float(np.abs(coc).max()) if coc.size else 0.0
     if max_radius < IN_FOCUS_RADIUS_PX:
         return image.copy()
-    radii = layer_radii(max_radius)
-    coarsest = _level_factor(radii[-1], _min_level_radius(bokeh))
-    # Reflect padding: the scene is assumed to continue past the frame, as a lens sees it.
-    halo = int(math.ceil(radii[-1])) + 2 * coarsest
-    # Pyramid cells must line up across tiles: every block starts on the coarsest grid.
-    halo = -(-halo // coarsest) * coarsest
+
     h, w = coc.shape
-    out = np.empty_like(image)
-    # Tiles: each renders only the layers present within its reach, so smooth areas cost a
-    # few layers and only tiles along depth edges pay for many. Bounded memory per tile.
-    core = max(_TILE_CORE_PX, 4 * halo)
-    core = min(core, max(coarsest, int(math.sqrt(max(tile_pixels, 1))) - 2 * halo))
-    core = max(coarsest, core // coarsest * coarsest)
-    for y0 in range(0, h, core):
-        y1 = min(h, y0 + core)
-        rows = _reflect_indices(y0 - halo, y1 + halo + (-(y1 - y0 + 2 * halo)) % coarsest, h)
-        for x0 in range(0, w, core):
-            x1 = min(w, x0 + core)
-            cols = _reflect_indices(x0 - halo, x1 + halo + (-(x1 - x0 + 2 * halo)) % coarsest, w)
-            block_coc = _gather(coc, rows, cols)
-            if float(np.abs(block_coc).max()) < IN_FOCUS_RADIUS_PX:
-                out[y0:y1, x0:x1] = image[y0:y1, x0:x1]
+    levels, zero, knots, knot_index = _ladder(float(coc.min()), float(coc.max()))
+    min_level = _min_level_radius(bokeh)
+    sides = {"back": range(0, zero), "front": range(zero + 1, len(levels))}
+    runs = {name: _side_runs(levels, side, min_level) for name, side in sides.items() if len(side)}
+    coarsest = max([2] + [factor for side_runs in runs.values() for factor, _ in side_runs])
+    # A canvas on the coarsest pyramid grid; past the frame the scene is taken to continue
+    # (reflection), as a lens sees it.
+    hc, wc = -(-h // coarsest) * coarsest, -(-w // coarsest) * coarsest
+    fine_reach = 2 * int(math.ceil(_FULL_RESOLUTION_MAX_RADIUS_PX)) + 8
+    core = max(2, int(math.sqrt(max(tile_pixels, 1))) // 2 * 2)
+
+    def tiles(halo: int):
+        for y0 in range(0, hc, core):
+            y1 = min(hc, y0 + core)
+            for x0 in range(0, wc, core):
+                x1 = min(wc, x0 + core)
+                yield y0, y1, x0, x1, _reflect_indices(y0 - halo, y1 + halo, h), _reflect_indices(x0 - halo, x1 + halo, w)
+
+    # 1. Full resolution, in tiles with a small halo: split each side off exactly, render its
+    #    finest layers, and keep the remainder at half resolution for the pyramid.
+    fine: dict[str, np.ndarray] = {}
+    rest: dict[str, np.ndarray] = {}
+    for name in runs:
+        if runs[name][0][0] == 1:
+            fine[name] = np.zeros((hc, wc, 4), np.float16)
+        if any(factor > 1 for factor, _ in runs[name]):
+            rest[name] = np.zeros((hc // 2, wc // 2, 5), np.float32)
+    halo = fine_reach
+    for y0, y1, x0, x1, rows, cols in tiles(halo):
+        block_coc = _gather(coc, rows, cols)
+        index = _layer_coordinate(block_coc, knots, knot_index)
+        block = _gather(image, rows, cols)
+        boosted = block
+        if highlights is not None and float(block.max()) > highlights[0]:
+            boosted = _boost_highlights(block, *highlights)
+        for name, side in sides.items():
+            if name not in runs or not (float(index.min()) < side[-1] + 1 and float(index.max()) > side[0] - 1):
                 continue
-            block, same = _render_block(_gather(image, rows, cols), block_coc, bokeh, highlights)
-            out[y0:y1, x0:x1] = block[halo : halo + (y1 - y0), halo : halo + (x1 - x0)]
-            if untouched is not None:
-                untouched[y0:y1, x0:x1] = same[halo : halo + (y1 - y0), halo : halo + (x1 - x0)]
+            remainder = _side_coverage(boosted, index, side)
+            factor, run = runs[name][0]
+            if factor == 1:
+                c, a, remainder = _peel_run(remainder, run, 1, levels, bokeh, front=name == "front")
+                fine[name][y0:y1, x0:x1, :3] = c[halo : halo + y1 - y0, halo : halo + x1 - x0]
+                fine[name][y0:y1, x0:x1, 3] = a[halo : halo + y1 - y0, halo : halo + x1 - x0]
+            if name in rest:
+                half = _down(remainder, 2)
+                rest[name][y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = half[halo // 2 : (halo + y1 - y0) // 2, halo // 2 : (halo + x1 - x0) // 2]
+
+    # 2. The pyramid, over the whole frame at half resolution and below: every coarser run
+    #    costs a quarter of the one before, whatever its radius.
+    coarse: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, remainder in rest.items():
+        composites = []
+        current = 2
+        for factor, run in runs[name]:
+            if factor == 1:
+                continue
+            remainder = _down(remainder, factor // current)
+            current = factor
+            c, a, remainder = _peel_run(remainder, run, factor, levels, bokeh, front=name == "front")
+            composites.append((c, a))
+            if float(remainder[..., 3].max()) < 1e-4:
+                break
+        del remainder
+        coarse[name] = _combine_runs(composites, (hc // 2, wc // 2), front=name == "front")
+    del rest
+
+    # 3. Full resolution, tile by tile: upsample the pyramid's result, stack it with the fine
+    #    layers and the in-focus layer, fill what the background lacks behind the foreground.
+    out = np.empty_like(image)
+    for y0, y1, x0, x1, _, _ in tiles(0):
+        ye, xe = min(y1, h), min(x1, w)
+        if ye <= y0 or xe <= x0:
+            continue
+        index = _layer_coordinate(coc[y0:ye, x0:xe], knots, knot_index)
+        side_c: dict[str, np.ndarray] = {}
+        side_a: dict[str, np.ndarray] = {}
+        for name in runs:
+            parts = []
+            if name in fine:
+                stored = fine[name][y0:ye, x0:xe].astype(np.float32)
+                parts.append((stored[..., :3], stored[..., 3]))
+            if name in coarse:
+                # Upsample a crop with a margin of two cells: bilinear needs its neighbours.
+                cy0, cx0 = max(0, y0 // 2 - 2), max(0, x0 // 2 - 2)
+                cy1, cx1 = min(hc // 2, -(-ye // 2) + 2), min(wc // 2, -(-xe // 2) + 2)
+                crop_c = coarse[name][0][cy0:cy1, cx0:cx1]
+                crop_a = coarse[name][1][cy0:cy1, cx0:cx1]
+                up_shape = (2 * (cy1 - cy0), 2 * (cx1 - cx0))
+                oy, ox = y0 - 2 * cy0, x0 - 2 * cx0
+                up_c = _as3(_up(crop_c, up_shape))[oy : oy + ye - y0, ox : ox + xe - x0]
+                up_a = _up(crop_a, up_shape)[oy : oy + ye - y0, ox : ox + xe - x0]
+                parts.append((up_c, up_a))
+            if len(parts) == 1:
+                side_c[name], side_a[name] = parts[0]
+            elif name == "back":  # the fine layers are nearer than the coarse ones
+                (fc, fa), (cc, ca) = parts
+                side_c[name], side_a[name] = fc + (1.0 - fa)[..., None] * cc, fa + (1.0 - fa) * ca
+            else:  # in front, the coarse layers are the nearer ones
+                (fc, fa), (cc, ca) = parts
+                side_c[name], side_a[name] = cc + (1.0 - ca)[..., None] * fc, ca + (1.0 - ca) * fa
+        if "back" in side_c:
+            acc_c, acc_a = side_c["back"], side_a["back"]
+        else:
+            acc_c, acc_a = np.zeros((ye - y0, xe - x0, 3), np.float32), np.zeros((ye - y0, xe - x0), np.float32)
+        tile_image = image[y0:ye, x0:xe]
+        if float(np.abs(index - np.float32(zero)).min()) < 1.0:  # the in-focus layer is present
+            focus_mask = np.maximum(1.0 - np.abs(index - np.float32(zero)), 0.0)
+            acc_c = tile_image * focus_mask[..., None] + (1.0 - focus_mask)[..., None] * acc_c
+            acc_a = focus_mask + (1.0 - focus_mask) * acc_a
+        if float(acc_a.min()) > 0.999:
+            background = acc_c / acc_a[..., None]  # nothing behind is missing
+        else:
+            background = _push_pull_fill(acc_c, acc_a)
+        same = index == np.float32(zero)
+        if "front" in side_c:
+            background = side_c["front"] + (1.0 - side_a["front"])[..., None] * background
+            same &= side_a["front"] == 0.0
+        out[y0:ye, x0:xe] = background
+        if untouched is not None:
+            untouched[y0:ye, x0:xe] = same
     return out
 
 

@@ -114,7 +114,7 @@ def test_layer_ladder_is_prefix_stable():
 
 def test_tiles_are_seamless():
     # The tiled path (bounded memory) must match the whole-image path: identical except where
-    # the hole fill behind a blurred foreground (a whole-block push-pull) shows through.
+    # the hole fill behind a blurred foreground (a per-tile push-pull) shows through.
     rng = np.random.default_rng(3)
     img = rng.random((300, 200, 3)).astype(np.float32)
     yy = np.mgrid[0:300, 0:200][0].astype(np.float32)
@@ -122,7 +122,7 @@ def test_tiles_are_seamless():
     whole = render_lens_blur(img, coc, tile_pixels=10**9)
     tiled = render_lens_blur(img, coc, tile_pixels=30_000)
     diff = np.abs(whole - tiled)
-    assert diff.max() < 6e-3 and diff.mean() < 1e-4
+    assert diff.max() < 2e-2 and diff.mean() < 1e-4
 
 
 @pytest.mark.slow
