@@ -96,7 +96,8 @@ def _raw_measures(gray: np.ndarray) -> dict[str, np.ndarray]:
     ml = _modified_laplacian(gray)
     gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT) / 4.0
     gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT) / 4.0
-    tenengrad = np.sqrt(_box_mean(gx * gx + gy * gy))
+    # The box filter's float rounding can leave tiny negatives on flat regions; sqrt of those is NaN.
+    tenengrad = np.sqrt(np.maximum(_box_mean(gx * gx + gy * gy), 0.0))
     mean = _box_mean(gray)
     variance = np.maximum(_box_mean(gray * gray) - mean * mean, 0.0)
     lap = cv2.Laplacian(gray, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)

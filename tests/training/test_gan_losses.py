@@ -51,7 +51,7 @@ def test_condition_is_concatenated_not_interpolated():
     class Spy(torch.nn.Module):
         def forward(self, x):
             seen.append(x.shape[1])
-            return x.sum(dim=(1, 2, 3))
+            return x.sum(dim=(1, 2, 3), keepdim=True)
 
     cond = torch.rand(1, 4, 8, 8)
     critic_loss(Spy(), torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), cond)

@@ -35,10 +35,13 @@ def critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, condi
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                      condition: torch.Tensor | None = None) -> torch.Tensor:
-    """``E[(||grad_x D(x_hat)||_2 - 1)^2]`` over random per-sample interpolates ``x_hat``."""
+    """``E[(||grad_x D(x_hat)||_2 - 1)^2]`` over random per-sample interpolates ``x_hat``;
+    ``D`` is the mean of the critic's patch map."""
     alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    score = _judge(critic, x_hat, condition)
+    # The critic's score of an image is the mean over its patch map (as in the Wasserstein
+    # estimate above), so the penalty constrains the gradient of that mean.
+    score = _judge(critic, x_hat, condition).flatten(1).mean(1)
     (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
