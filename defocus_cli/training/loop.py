@@ -26,6 +26,7 @@ Under ``torchrun`` every rank runs this loop on its slice of each global batch (
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from defocus_cli.errors import DeviceError, UsageError
+from defocus_cli.errors import DefocusError, DeviceError, UsageError
 from defocus_cli.training import distributed as dist
 from defocus_cli.training.config import load_yaml, resolve_config, save_yaml
 from defocus_cli.training.datasets import StepSampler, describe
@@ -272,6 +273,10 @@ def train(
         for batch in loader:
             system.set_input(batch)
             logs = system.optimize_parameters(step)
+            if not all(math.isfinite(v) for v in logs.values()):
+                bad = ", ".join(k for k, v in logs.items() if not math.isfinite(v))
+                raise DefocusError(f"training diverged at step {step + 1} ({bad} not finite); "
+                                   "lower train.lr or resume from an earlier checkpoint")
             for scheduler in system.schedulers.values():
                 scheduler.step()
             step += 1
