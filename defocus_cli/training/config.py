@@ -39,7 +39,7 @@ BASE_CONFIG: Config = {
         "log_every": 10,
         "val_every": 500,
         "ckpt_every": 500,
-        "visuals_every": 0,  # 0 = only with each validation
+        "visuals_every": 0,  # also save training visuals every N steps (0 = only at validation)
         "num_workers": 2,
         "device": "cpu",
         "keep_checkpoints": 2,

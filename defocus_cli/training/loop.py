@@ -296,6 +296,9 @@ def train(
                 log.write({"step": step, "split": "val", "time_s": round(now, 3), **val_metrics})
                 save_visuals(system.visuals(), run / "visuals" / f"step_{step:07d}.png")
                 system.train()
+            vis_every = int(train_cfg.get("visuals_every") or 0)
+            if main and vis_every and step % vis_every == 0:
+                save_visuals(system.visuals(), run / "visuals" / f"train_{step:07d}.png")
             ckpt_every = int(train_cfg["ckpt_every"])
             if main and ((ckpt_every and step % ckpt_every == 0) or step == end):
                 _save_checkpoint(run, system, step, now, int(train_cfg["keep_checkpoints"]))
