@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,22 @@ def parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise UsageError(f"--set {item!r}: the value is not valid YAML") from None
+        value = _as_number(value)
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     return out
+
+
+_EXPONENT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def _as_number(value: Any) -> Any:
+    # YAML 1.1 reads exponents without a dot (5e-4) as strings; users mean a number.
+    if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -58,3 +58,10 @@ def test_train_bad_config_is_one_line_exit_2(tmp_path, args, needle, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_set_reads_exponent_numbers_as_floats():
+    from defocus_cli.cli.train import parse_sets
+
+    parsed = parse_sets(("train.lr=5e-4", "model.name=cpu", "train.steps=10"))
+    assert parsed == {"train": {"lr": 5e-4, "steps": 10}, "model": {"name": "cpu"}}
