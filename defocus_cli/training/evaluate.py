@@ -190,6 +190,7 @@ class Predictor:
         meta = dict(session.get_modelmeta().custom_metadata_map)
         metadata = {k: json.loads(v) for k, v in meta.items() if k.startswith("defocus.")}
         metadata = {k.removeprefix("defocus."): v for k, v in metadata.items()}
+        stride = int(metadata.get("stride", stride))  # exports record their own stride
 
         def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
             feed, size = _to_nchw(inputs, stride)

@@ -226,7 +226,8 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
     start = time.perf_counter()
     system, state = load_trained_system(run, checkpoint)
     contract = system.export_contract()
-    metadata = {"system": system.name, "task": system.task, "steps": state.get("step"), **contract.extra}
+    metadata = {"system": system.name, "task": system.task, "stride": system.stride, "steps": state.get("step"),
+                **contract.extra}
     parity = export_onnx(system, output, sizes, metadata=metadata)
     target = manifest_path() if manifest == "bundled" else (Path(manifest) if manifest else None)
     file_name = os.path.relpath(output.resolve(), target.parent.resolve()) if target else output.name

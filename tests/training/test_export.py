@@ -90,3 +90,15 @@ def test_eval_runs_the_onnx_file_through_onnxruntime(exported):
     assert table.columns[1:] == ["Train PSNR (dB)", "Train SSIM", "Test PSNR (dB)", "Test SSIM"]
     identity = table.rows[0]
     assert 10 < identity[3] <= 100 and 0 < identity[4] <= 1
+
+
+def test_predictor_pads_to_the_stride_the_export_records(exported):
+    from defocus_cli.training.evaluate import Predictor
+
+    root, _, spec, _ = exported
+    predictor = Predictor.load(root / "weights" / "magnify-tiny.onnx", stride=64)
+    assert predictor.metadata["stride"] == spec.stride == 4
+    rng = np.random.default_rng(0)
+    out = predictor({"image": rng.random((37, 53, 3), np.float32), "focus": rng.random((37, 53, 1), np.float32),
+                     "m": np.array([2.0], np.float32)})
+    assert out.shape == (37, 53, 3)
