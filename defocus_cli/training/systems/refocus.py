@@ -70,20 +70,29 @@ def _crop_stack(rng: np.random.Generator, s: dict[str, Any], crop: tuple[int, in
     return slices, aif
 
 
-def _stack_dataset(config: Config, split: str, item: Any) -> torch.utils.data.Dataset:
+def _stack_dataset(config: Config, split: str, pick: Any, item: Any) -> torch.utils.data.Dataset:
+    """Focal-stack items: ``pick(rng, n_slices)`` chooses the slice indices an item needs and
+    ``item(slices, indices, aif)`` builds it from just those slices. On-the-fly data renders only
+    the picked slices (one or two of ten), which makes a sample several times cheaper."""
     data = config["data"]
     crop = tuple(data["crop"] if split == "train" else (data.get("val_crop") or data["crop"]))
 
     def transform(s: dict[str, Any], rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        if "slice_indices" in s:
+            indices = tuple(int(i) for i in s["slice_indices"])
+        else:  # a saved full stack
+            indices = pick(rng, len(s["slices"]))
+            s = {**s, "slices": np.asarray(s["slices"])[list(indices)]}
         slices, aif = _crop_stack(rng, s, crop)
-        return item(slices, aif, rng)
+        return item(slices, indices, aif)
 
     if data.get("dir") and split == "train":  # validation stays on the held-out synthetic split
         return NpzFolderDataset(data["dir"], ("slices", "all_in_focus"), seed=data["seed"], split=split,
                                 transform=transform)
 
     def sample(rng: np.random.Generator) -> dict[str, Any]:
-        return focal_stack_sample(rng, crop, blur_radius_px=tuple(data["blur_radius_px"]))
+        indices = pick(rng, FOCAL_STACK_SLICES)
+        return focal_stack_sample(rng, crop, blur_radius_px=tuple(data["blur_radius_px"]), slice_indices=indices)
 
     length = UNBOUNDED if split == "train" else int(data["val_samples"])
     return SyntheticDataset(sample, seed=data["seed"], split=split, length=length, transform=transform)
@@ -147,11 +156,14 @@ class DeblurSystem(WGANImageSystem):
 
     @classmethod
     def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
-        def item(slices: np.ndarray, aif: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-            image = slices[int(rng.integers(0, len(slices)))]
+        def pick(rng: np.random.Generator, n: int) -> tuple[int, ...]:
+            return (int(rng.integers(0, n)),)
+
+        def item(slices: np.ndarray, indices: tuple[int, ...], aif: np.ndarray) -> dict[str, torch.Tensor]:
+            image = slices[0]
             return {"image": to_tensor(image), "sml": to_tensor(sml(image)), "target": to_tensor(aif)}
 
-        return _stack_dataset(config, split, item)
+        return _stack_dataset(config, split, pick, item)
 
 
 class RefocusGraph(nn.Module):
@@ -241,15 +253,18 @@ class RefocusSystem(WGANImageSystem):
     def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
         deltas = _check_deltas(config["model"]["deltas"])
 
-        def item(slices: np.ndarray, aif: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-            n = len(slices)
+        def pick(rng: np.random.Generator, n: int) -> tuple[int, ...]:
             delta = int(deltas[int(rng.integers(0, len(deltas)))])
             valid = [i for i in range(n) if 0 <= i + delta < n]
             i = valid[int(rng.integers(0, len(valid)))]
-            return {"image": to_tensor(slices[i]), "radiance": to_tensor(aif), "delta": to_tensor(np.float32(delta)),
-                    "target": to_tensor(slices[i + delta])}
+            return i, i + delta
 
-        return _stack_dataset(config, split, item)
+        def item(slices: np.ndarray, indices: tuple[int, ...], aif: np.ndarray) -> dict[str, torch.Tensor]:
+            delta = indices[1] - indices[0]
+            return {"image": to_tensor(slices[0]), "radiance": to_tensor(aif), "delta": to_tensor(np.float32(delta)),
+                    "target": to_tensor(slices[1])}
+
+        return _stack_dataset(config, split, pick, item)
 
 
 def _check_deltas(deltas: Any) -> list[int]:
