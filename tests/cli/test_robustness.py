@@ -19,6 +19,7 @@ from tests.conftest import write_photo
 
 IMAGE_COMMANDS = [
     pytest.param("invert", [], id="invert"),
+    pytest.param("magnify", ["-m", "2", "--method", "map"], id="magnify-map"),
 ]
 
 #: name -> (write_photo options, expected output: bit depth, alpha kept, grayscale)
