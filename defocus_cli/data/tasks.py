@@ -35,6 +35,10 @@ from defocus_cli.ops.color import linear_to_srgb, srgb_to_linear
 SeedOrRng = int | np.random.Generator | np.random.SeedSequence | tuple[int, ...] | list[int]
 FOCAL_STACK_SLICES = 10
 APERTURE_STACK_M = (2.0, 3.0, 4.0)
+#: Blur radius K (px) of the narrow image of magnify samples. Focus lies inside the scene, so
+#: the largest CoC is a fraction of K: about 1-3 px narrow, up to ~12 px at m = 4, a blur
+#: that reads as background blur at the working resolution of a photo.
+MAGNIFY_BLUR_RADIUS_PX = (1.5, 5.0)
 
 
 def as_rng(seed_or_rng: SeedOrRng) -> np.random.Generator:
@@ -67,7 +71,7 @@ def _pick_focus(rng: np.random.Generator, scene: Scene, subject_prob: float = 0.
 
 def magnify_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *, m: float | None = None,
                    m_range: tuple[float, float] = (1.0, 4.0),
-                   blur_radius_px: tuple[float, float] = (0.75, 2.5), **scene_cfg) -> dict[str, np.ndarray]:
+                   blur_radius_px: tuple[float, float] = MAGNIFY_BLUR_RADIUS_PX, **scene_cfg) -> dict[str, np.ndarray]:
     """A narrow-aperture image and the same view through an m times wider aperture (seed 000 §3.2).
 
     ``narrow`` has blur radius K ~ U(blur_radius_px); ``wide`` has m*K, same focus and view, so
@@ -90,7 +94,7 @@ def magnify_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *, m: fl
 
 def aperture_stack(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
                    ms: tuple[float, ...] = APERTURE_STACK_M,
-                   blur_radius_px: tuple[float, float] = (0.75, 2.5), **scene_cfg) -> dict[str, np.ndarray]:
+                   blur_radius_px: tuple[float, float] = MAGNIFY_BLUR_RADIUS_PX, **scene_cfg) -> dict[str, np.ndarray]:
     """The seed's fixed stacks: one narrow image and wide images at m = 2, 3, 4 (``wide`` is MxHxWx3)."""
     rng = as_rng(seed_or_rng)
     scene = random_scene(rng, as_size(size), **scene_cfg)

@@ -36,12 +36,17 @@ from defocus_cli.training.template import (
     set_requires_grad,
 )
 
-#: Model widths per preset; the seeds' values under "paper".
+#: Model widths per preset; the seeds' values under "paper". At 16 channels, the seeds'
+#: dropout of 0.5 in every residual block starves an already narrow network: on magnify, the
+#: cpu preset without dropout and at twice the lr reached in 300 steps the validation PSNR
+#: the seeds' settings reached in 4000.
 GAN_WIDTHS: dict[str, dict[str, Any]] = {
     "paper": {"ngf": 64, "ndf": 64, "critic_layers": 3, "critic_iters": 5},
-    "cpu": {"ngf": 16, "ndf": 16, "critic_layers": 3, "critic_iters": 1},
+    "cpu": {"ngf": 16, "ndf": 16, "critic_layers": 3, "critic_iters": 1, "dropout": 0.0},
     "tiny": {"ngf": 4, "ndf": 4, "critic_layers": 2, "critic_iters": 1},
 }
+#: Training overrides per preset (see GAN_WIDTHS).
+GAN_TRAIN: dict[str, dict[str, Any]] = {"paper": {}, "cpu": {"lr": 2e-4}, "tiny": {}}
 
 GAN_MODEL_DEFAULTS: dict[str, Any] = {
     "dropout": 0.5,
@@ -152,7 +157,8 @@ class WGANImageSystem(TrainingSystem):
 
 def gan_config(width: str, model: Config, data: Config | None = None, train: Config | None = None) -> Config:
     """A ``default_config`` result: shared GAN defaults, width preset, then system keys."""
-    return {"model": {**GAN_MODEL_DEFAULTS, **GAN_WIDTHS[width], **model}, "data": data or {}, "train": train or {}}
+    return {"model": {**GAN_MODEL_DEFAULTS, **GAN_WIDTHS[width], **model}, "data": data or {},
+            "train": {**GAN_TRAIN[width], **(train or {})}}
 
 
 def frozen(module: nn.Module) -> nn.Module:

@@ -7,7 +7,7 @@ input RGB + residual (Eq. 4). Critic: the output alone, as in Eq. 5. Loss (Eq. 8
 ``L_cGAN + 100 L_X + 50 L_f``; ``model.loss_config`` picks the seed's Table 1 ablations:
 1 = without L_cGAN, 2 = without L_X, 3 = without L_f, 4 = all three (default).
 
-Data: :func:`defocus_cli.data.tasks.magnify_sample` on the fly (narrow image at blur radius K,
+Data: :func:`defocus_cli.data.tasks.magnify_sample` on the fly (narrow image at blur radius K ~ U(1.5, 5) px,
 wide at m*K, m ~ U(1, 4)), rotated by a random multiple of 90 degrees when the crop is square
 (§3.2); or a folder of ``.npz`` samples with keys ``narrow``, ``wide``, ``m``.
 
@@ -80,11 +80,11 @@ class MagnifySystem(WGANImageSystem):
     @classmethod
     def default_config(cls, width: str = "cpu") -> Config:
         blocks = {"paper": (4, 5), "cpu": (4, 5), "tiny": (1, 1)}[width]
-        crop = {"paper": [256, 256], "cpu": [64, 64], "tiny": [32, 32]}[width]
+        crop = {"paper": [256, 256], "cpu": [96, 96], "tiny": [32, 32]}[width]
         return gan_config(
             width,
             {"blocks_before": blocks[0], "blocks_after": blocks[1], "loss_config": 4, "use_focus": True},
-            data={"crop": crop, "m_range": [1.0, 4.0], "blur_radius_px": [0.75, 2.5], "rotate": True},
+            data={"crop": crop, "m_range": [1.0, 4.0], "blur_radius_px": [1.5, 5.0], "rotate": True},
             train={"batch_size": {"paper": 1, "cpu": 4, "tiny": 2}[width]},
         )
 
