@@ -2,8 +2,10 @@
 
 ``shallow_dof(image_srgb, depth_inv_norm, focus_depth, blur_radius_px)`` renders the thin-lens
 blur of DESIGN.md: CoC radius = K * (D - D_focus), D the normalized inverse depth (1 =
-nearest). Helpers turn user depth files into that convention and a focus point into a focus
-depth. The learned depth model (a later addition) plugs in before this.
+nearest). Helpers turn user depth files into that convention, and a focus point (or, without
+one, the photo's centre subject: :func:`auto_focus_depth`) into a focus depth. Predicted depth
+comes from :mod:`defocus_cli.pipelines.depth`; the learned lens is
+:mod:`defocus_cli.pipelines.learned_lens`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ from defocus_cli.pipelines._render import render_srgb
 ASPECT_TOLERANCE = 0.02
 #: Half-side of the window around a focus point, as a fraction of the long side.
 FOCUS_WINDOW_FRACTION = 0.02
+#: Automatic focus: Gaussian centre weighting (sigma as a fraction of each side), and the share
+#: of the highest histogram peak a nearer peak needs to win.
+AUTO_FOCUS_SIGMA_FRACTION = 0.15
+AUTO_FOCUS_PEAK_SHARE = 0.3
+#: Depth samples per side at most for the automatic focus (a statistic, not a filter).
+AUTO_FOCUS_SAMPLES = 256
+_BINS = 64
+#: ``--aperture`` sugar: f/2.8 is K = 2% of the long side (the default blur); K grows as 1/N.
+APERTURE_REFERENCE_F_NUMBER = 2.8
+APERTURE_REFERENCE_PERCENT = 2.0
 
 
 def metric_to_inverse_depth(depth_metric: np.ndarray) -> np.ndarray:
@@ -61,6 +73,19 @@ def prepare_depth(depth: np.ndarray, image_shape: tuple[int, ...], kind: str = "
     return np.clip(depth, 0.0, 1.0).astype(np.float32)
 
 
+def aperture_blur_radius(f_number: float, image_shape: tuple[int, ...]) -> float:
+    """K in px for ``--aperture f/N``: (2.8 / N) x 2% of the long side, a look rather than
+    optics (a photo does not tell its focal length or sensor size).
+
+    >>> aperture_blur_radius(1.4, (3000, 4000))
+    160.0
+    """
+    if not f_number > 0:
+        raise ValueError(f"f-number must be positive, got {f_number}")
+    percent = APERTURE_REFERENCE_PERCENT * APERTURE_REFERENCE_F_NUMBER / float(f_number)
+    return percent / 100.0 * float(max(image_shape[0], image_shape[1]))
+
+
 def focus_depth_at(depth_inv_norm: np.ndarray, x: float, y: float) -> float:
     """Focus depth for a point (x, y in pixels of the depth/photo): the dominant depth
     cluster in a window around it (the histogram peak, refined by the median of the values
@@ -81,6 +106,49 @@ def focus_depth_at(depth_inv_norm: np.ndarray, x: float, y: float) -> float:
     peak = 0.5 * (edges[int(np.argmax(hist))] + edges[int(np.argmax(hist)) + 1])
     near = np.abs(values - peak) < 2.0 / 64
     return float(np.median(values[near])) if near.any() else float(peak)
+
+
+def auto_focus_depth(depth_inv_norm: np.ndarray) -> float:
+    """Default focus depth when neither a point nor a depth is given: the nearest large region
+    near the centre.
+
+    The depth's histogram is weighted by a Gaussian around the image centre (sigma = 15% of
+    each side) and smoothed. Its highest peak is the focus, unless a nearer, separate peak
+    (the histogram dips below half its height in between) reaches 30% of it: then the nearest
+    such peak wins, so a subject standing in front of a background is chosen even where the
+    background fills more of the centre, while a slanted ground (no dip) keeps the centre's
+    depth. The focus is the median of the central depths within two bins of that peak.
+
+    >>> d = np.full((60, 90), 0.2, np.float32); d[20:40, 35:55] = 0.7
+    >>> round(auto_focus_depth(d), 2)
+    0.7
+    """
+    check_map(depth_inv_norm, "depth_inv_norm")
+    h, w = depth_inv_norm.shape
+    step = max(1, -(-max(h, w) // AUTO_FOCUS_SAMPLES))
+    values = np.asarray(depth_inv_norm[::step, ::step], np.float32)
+    yy, xx = np.mgrid[0 : values.shape[0], 0 : values.shape[1]].astype(np.float32)
+    cy, cx = (values.shape[0] - 1) / 2, (values.shape[1] - 1) / 2
+    sy = max(AUTO_FOCUS_SIGMA_FRACTION * values.shape[0], 0.5)
+    sx = max(AUTO_FOCUS_SIGMA_FRACTION * values.shape[1], 0.5)
+    weights = np.exp(-0.5 * (((yy - cy) / sy) ** 2 + ((xx - cx) / sx) ** 2))
+    values = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
+    hist, edges = np.histogram(values, bins=_BINS, range=(0.0, 1.0), weights=weights)
+    # Wider than focus_depth_at's smoothing (Gaussian, 1.5 bins): a ramp sampled on a grid
+    # fills the bins unevenly.
+    taps = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    hist = np.convolve(hist, taps / taps.sum(), mode="same")
+    peak = int(np.argmax(hist))
+    # A nearer cluster wins if it is large enough and really separate: the histogram dips
+    # below half its height between it and the main peak (a slanted ground has no dip).
+    for i in range(_BINS - 1, peak, -1):
+        if hist[i] >= AUTO_FOCUS_PEAK_SHARE * hist[peak] and hist[peak : i + 1].min() < 0.5 * hist[i] \
+                and hist[i] >= hist[i - 1] and (i == _BINS - 1 or hist[i] >= hist[i + 1]):
+            peak = i
+            break
+    centre = 0.5 * (edges[peak] + edges[peak + 1])
+    near = (np.abs(values - centre) < 2.0 / _BINS) & (weights > np.exp(-2.0))
+    return float(np.median(values[near])) if near.any() else float(centre)
 
 
 def shallow_dof(

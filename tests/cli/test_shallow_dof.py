@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from defocus_cli.io.image import load_image
 from tests.cli.jobs_testcmd import run_cli
 from tests.conftest import write_photo
+from tests.models.tiny_deeplens import install_deeplens
 
 
 def _setup(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
@@ -51,14 +54,17 @@ def test_depth_folder_per_input(tmp_path: Path) -> None:
     assert code == 0, err
 
 
-def test_errors(tmp_path: Path) -> None:
+def test_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     photo, depth, _ = _setup(tmp_path)
-    # Neither or both focus options: usage.
-    code, _, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth)])
-    assert code == 2 and "exactly one of --focus-depth" in err
-    # Depth is required until a depth model ships.
+    # Both focus options: usage.
+    code, _, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--focus-depth", "0.5",
+                            "--focus-point", "1,1"])
+    assert code == 2 and "at most one of --focus-depth" in err
+    # Without --depth, the depth model is needed: none installed is exit 3 with a hint.
+    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(tmp_path / "no-weights"))
     code, _, err = run_cli(["shallow-dof", str(photo), "--focus-depth", "0.5"])
-    assert code == 2 and "--depth" in err
+    assert code == 3 and "--depth-model depth-anything-v2-small" in err and "--depth FILE" in err
+    assert not (tmp_path / "p_shallow-dof.png").exists()
     # Aspect ratio mismatch: that input fails, one line, exit 1.
     np.save(tmp_path / "tall.npy", np.zeros((48, 32), np.float32))
     code, _, err = run_cli(["shallow-dof", str(photo), "--depth", str(tmp_path / "tall.npy"), "--focus-depth", "0.5"])
@@ -73,3 +79,77 @@ def test_errors(tmp_path: Path) -> None:
         assert code == 2, (bad, err)
     code, _, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--focus-point", "500,5"])
     assert code == 1 and "outside" in err
+
+
+def test_without_focus_options_focuses_the_central_subject(tmp_path: Path) -> None:
+    photo, depth, pixels = _setup(tmp_path)
+    code, out, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--blur-radius", "6",
+                              "--no-grain", "--json"])
+    assert code == 0, err
+    line = json.loads(out)
+    assert line["focus"] == "auto" and line["focus_depth"] == pytest.approx(0.9)
+    result = load_image(tmp_path / "p_shallow-dof.png").rgb
+    np.testing.assert_allclose(result[10:22, 14:34], pixels[10:22, 14:34, :3], atol=1 / 255)
+
+
+def test_aperture_is_sugar_for_blur_radius(tmp_path: Path) -> None:
+    photo, depth, _ = _setup(tmp_path)
+    code, out, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--focus-depth", "0.9",
+                              "--aperture", "f/1.4", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["blur_radius_px"] == pytest.approx(0.04 * 48)  # (2.8 / 1.4) x 2% of 48 px
+    code, _, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--aperture", "2.8",
+                            "--blur-radius", "5"])
+    assert code == 2 and "--aperture" in err
+    code, _, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--aperture", "wide"])
+    assert code == 2 and "f-number" in err
+
+
+@pytest.fixture
+def deeplens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = install_deeplens(tmp_path / "weights")
+    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(folder))
+    return folder
+
+
+def test_predicted_depth_then_classical_render(tmp_path: Path, deeplens: Path) -> None:
+    photo, _, _ = _setup(tmp_path)
+    code, out, err = run_cli(["shallow-dof", str(photo), "--focus-point", "10,10", "--json"])
+    assert code == 0, err
+    line = json.loads(out)
+    assert line["depth"] == "predicted" and line["lens"] == "classical" and line["focus"] == "point"
+    assert line["model"] == "deeplens-depth-test" and len(line["model_sha256"]) == 64
+    assert Image.open(tmp_path / "p_shallow-dof.png").size == (48, 32)
+
+
+def test_learned_lens_with_given_and_predicted_depth(tmp_path: Path, deeplens: Path) -> None:
+    photo, depth, pixels = _setup(tmp_path)
+    code, out, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--focus-depth", "0.9",
+                              "--blur-radius", "5", "--lens", "learned", "--no-grain", "--json"])
+    assert code == 0, err
+    line = json.loads(out)
+    assert line["lens"] == "learned" and line["depth"] == "file" and line["model"] == "deeplens-blur-test"
+    result = load_image(tmp_path / "p_shallow-dof.png").rgb
+    # The stand-in greys by |alpha (D - d_f)| = 0.5 x 0.8 behind, keeps the focused subject.
+    np.testing.assert_allclose(result[12:20, 18:30], pixels[12:20, 18:30, :3], atol=1 / 255)
+    np.testing.assert_allclose(result[1, 1], pixels[1, 1, :3] * 0.6 + 0.2, atol=1.5 / 255)
+    code, out, err = run_cli(["shallow-dof", str(photo), "--lens", "learned", "--json", "-o",
+                              str(tmp_path / "both.png")])
+    assert code == 0, err
+    line = json.loads(out)
+    assert (line["model"], line["lens_model"]) == ("deeplens-depth-test", "deeplens-blur-test")
+
+
+def test_learned_lens_usage_and_missing_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    photo, depth, _ = _setup(tmp_path)
+    base = ["shallow-dof", str(photo), "--depth", str(depth), "--focus-depth", "0.5"]
+    code, _, err = run_cli([*base, "--lens", "learned", "--bokeh", "poly:6"])
+    assert code == 2 and "--bokeh" in err
+    code, _, err = run_cli([*base, "--lens-model", "x.onnx"])
+    assert code == 2 and "--lens learned" in err
+    code, _, err = run_cli([*base, "--depth-model", "depth-anything-v2-small"])
+    assert code == 2 and "--depth" in err
+    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    code, out, err = run_cli([*base, "--lens", "learned"])
+    assert code == 3 and "--lens classical" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p_shallow-dof.png").exists()

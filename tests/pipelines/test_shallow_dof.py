@@ -3,6 +3,8 @@ import pytest
 
 from defocus_cli.errors import InputError
 from defocus_cli.pipelines.shallow_dof import (
+    aperture_blur_radius,
+    auto_focus_depth,
     focus_depth_at,
     metric_to_inverse_depth,
     prepare_depth,
@@ -61,3 +63,30 @@ def test_metric_depth_converts_to_normalized_inverse():
     assert inv[0, 0] == pytest.approx(1.0) and inv[1, 0] == pytest.approx(0.0)
     assert inv[1, 1] == 0.0  # unknown -> far
     assert 0 < inv[0, 1] < 1
+
+
+def test_auto_focus_prefers_a_near_subject_over_the_background_behind_it():
+    # A subject covering a modest part of the centre: the background holds more of the
+    # centre-weighted mass, but the separate nearer cluster wins.
+    depth = np.full((300, 450), 0.15, np.float32)
+    depth[90:210, 180:270] = 0.75
+    assert auto_focus_depth(depth) == pytest.approx(0.75)
+    # A near object in a corner is not the subject.
+    corner = np.full((300, 450), 0.3, np.float32)
+    corner[:60, :60] = 0.95
+    assert auto_focus_depth(corner) == pytest.approx(0.3)
+
+
+def test_auto_focus_on_a_slanted_ground_takes_the_centre_depth():
+    ramp = np.repeat(np.linspace(0.0, 1.0, 400, dtype=np.float32)[:, None], 500, axis=1)
+    assert auto_focus_depth(ramp) == pytest.approx(0.5, abs=0.03)
+    # Large inputs are subsampled; the answer does not move.
+    big = np.repeat(np.repeat(ramp, 8, axis=0), 8, axis=1)
+    assert auto_focus_depth(big) == pytest.approx(auto_focus_depth(ramp), abs=0.01)
+
+
+def test_aperture_maps_onto_blur_radius():
+    assert aperture_blur_radius(2.8, (3000, 4000)) == pytest.approx(80.0)  # = --blur-radius 2%
+    assert aperture_blur_radius(5.6, (4000, 3000)) == pytest.approx(40.0)
+    with pytest.raises(ValueError):
+        aperture_blur_radius(0.0, (10, 10))

@@ -1,0 +1,133 @@
+"""Depth of a photo: normalized inverse depth in [0, 1], 1 = nearest (DESIGN.md), at the
+photo's resolution.
+
+The network runs at a working resolution (the spec's ``working_resolution`` as the long
+side, else :data:`DEFAULT_WORKING_PX`; never upscaled), reflect-padded to its stride. Its raw
+output is brought into the project's convention:
+
+- a DeepLens depth graph already returns per-image min-max normalized inverse depth; it is
+  min-max normalized again over the photo's own pixels (the padding took part in the graph's);
+- any other model (Depth Anything V2: relative inverse depth, larger = nearer, any offset and
+  scale) is normalized between its :data:`ROBUST_PERCENTILES`, so a few outliers (specular
+  glints, sky noise) do not squash the rest, and clipped to [0, 1].
+
+The working-resolution map is carried to full resolution by joint guided upsampling with the
+photo as guide (:func:`defocus_cli.ops.guided.guided_upsample`), so depth edges snap to the
+photo's edges.
+
+Example::
+
+    depth_inv_norm = predict_depth(image_srgb, model)   # model: a LoadedModel of task "depth"
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from defocus_cli.models import preprocess, tiling
+from defocus_cli.models.registry import ModelSpec
+from defocus_cli.ops.checks import check_image
+from defocus_cli.ops.guided import guided_upsample
+
+#: Long side the network sees when its spec names no working resolution (DeepLens' depth
+#: module is trained on small synthetic scenes; the scene layout matters, not fine detail).
+DEFAULT_WORKING_PX = 384
+#: Percentiles mapped to 0 and 1 for models whose output has an arbitrary scale and offset.
+ROBUST_PERCENTILES = (1.0, 99.0)
+#: Guided upsampling window radius, in working-resolution pixels, and regularization
+#: (sRGB units squared): large enough to smooth the upsampling, small enough to follow edges.
+GUIDED_RADIUS_WORKING_PX = 2
+GUIDED_EPS = 1e-3
+#: ``spec.extra['units']`` prefix of graphs that normalize their output themselves.
+NORMALIZED_UNITS = "normalized inverse depth"
+
+
+class Network(Protocol):
+    """What the pipelines need from a loaded model (``cli.model_options.LoadedModel``)."""
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+def working_size(height: int, width: int, long_side_px: int) -> tuple[int, int]:
+    """(h, w) with the long side at most ``long_side_px``, aspect ratio kept, never upscaled."""
+    scale = min(1.0, long_side_px / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def pad_for_network(image: np.ndarray, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Reflect-pad the bottom/right to a multiple of ``stride``, at least two strides per side
+    (exported graphs declare sides of ``stride * k`` with ``k >= 2``). Returns the padded image
+    and the original ``(height, width)``."""
+    height, width = image.shape[:2]
+    target_h = max(2, -(-height // stride)) * stride
+    target_w = max(2, -(-width // stride)) * stride
+    padded, _ = tiling.pad_to_stride(image, stride)
+    if padded.shape[:2] != (target_h, target_w):
+        widths = [(0, target_h - padded.shape[0]), (0, target_w - padded.shape[1])] + [(0, 0)] * (image.ndim - 2)
+        padded = np.pad(padded, widths, mode="reflect" if min(padded.shape[:2]) > 1 else "edge")
+    return padded, (height, width)
+
+
+def normalize_depth(raw: np.ndarray, robust: bool) -> np.ndarray:
+    """Map a relative inverse depth (larger = nearer) to [0, 1]: min-max, or between
+    :data:`ROBUST_PERCENTILES` when ``robust``. A constant map becomes all 0.5."""
+    values = np.nan_to_num(np.asarray(raw, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if robust:
+        low, high = (float(v) for v in np.percentile(values, ROBUST_PERCENTILES))
+    else:
+        low, high = float(values.min()), float(values.max())
+    if not high > low:
+        return np.full(values.shape, 0.5, np.float32)
+    return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def _output_map(out: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The single HxW map from an NHW or N1HW output, resized to ``size`` if the network
+    returns another resolution."""
+    out = np.asarray(out, np.float32)
+    if out.ndim == 4 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.ndim != 3 or out.shape[0] != 1:
+        raise ValueError(f"a depth network must return 1xHxW or 1x1xHxW, got shape {out.shape}")
+    depth = out[0]
+    if depth.shape != size:
+        depth = cv2.resize(depth, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return depth
+
+
+def predicts_normalized(spec: ModelSpec) -> bool:
+    """True for graphs whose output is already per-image normalized inverse depth (DeepLens)."""
+    return str(spec.extra.get("units", "")).startswith(NORMALIZED_UNITS)
+
+
+def predict_depth(image_srgb: np.ndarray, model: Network, *, working_px: int | None = None) -> np.ndarray:
+    """Normalized inverse depth (HxW float32 in [0, 1], 1 = nearest) of an HxWx3 sRGB photo.
+
+    ``model``: a depth network with one image input and one depth output (NHW or N1HW);
+    ``working_px`` overrides the long side it runs at.
+    """
+    check_image(image_srgb, "image_srgb", channels=(3,))
+    spec = model.spec
+    height, width = image_srgb.shape[:2]
+    long_side = working_px or spec.working_resolution or DEFAULT_WORKING_PX
+    small_size = working_size(height, width, long_side)
+    small = image_srgb
+    if small_size != (height, width):
+        small = cv2.resize(image_srgb, (small_size[1], small_size[0]), interpolation=cv2.INTER_AREA)
+    padded, size = pad_for_network(preprocess.encode(small, spec.preprocessing), spec.stride)
+    input_name = spec.inputs[0].name if spec.inputs else "image"
+    outputs = model.run({input_name: preprocess.hwc_to_nchw(padded)})
+    output_name = spec.outputs[0].name if spec.outputs else next(iter(outputs))
+    raw = tiling.crop(_output_map(outputs[output_name], padded.shape[:2]), size)
+    depth_small = normalize_depth(raw, robust=not predicts_normalized(spec))
+    if small_size == (height, width):
+        return depth_small
+    radius = max(1, round(GUIDED_RADIUS_WORKING_PX * max(height, width) / max(small_size)))
+    depth = guided_upsample(np.asarray(image_srgb, np.float32), depth_small, radius, GUIDED_EPS)
+    return np.clip(depth, 0.0, 1.0).astype(np.float32)
