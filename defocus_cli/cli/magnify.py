@@ -4,27 +4,53 @@ from __future__ import annotations
 
 import click
 
-from defocus_cli.cli.jobs import JobResult, run_image_job
+from defocus_cli.cli.jobs import JobResult, Prepared, run_image_job
+from defocus_cli.cli.model_options import LoadedModel, model_options, open_model
 from defocus_cli.cli.options import JobOptions, image_job_options
 from defocus_cli.cli.render_options import map_file_for, render_options
-from defocus_cli.errors import InputError
+from defocus_cli.errors import InputError, UsageError, WeightsError
 from defocus_cli.io.image import LoadedImage
 from defocus_cli.io.maps import load_map
+from defocus_cli.models.registry import get_registry
 from defocus_cli.ops.bokeh import Bokeh
+
+NO_MAGNIFY_MODEL = (
+    "--method gan needs a magnify model and none is installed; use --method map (the default), "
+    "or --model FILE.onnx (e.g. one written by `defocus export` from a `defocus train magnify` run)"
+)
+#: Options that only one method reads; giving them to the other is a usage error.
+_MAP_ONLY = ("bokeh", "highlights", "no_grain")
+_GAN_ONLY = ("model", "device", "threads", "offline")
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source not in (click.core.ParameterSource.DEFAULT,
+                                                 click.core.ParameterSource.DEFAULT_MAP)
+
+
+def _open_magnify_model(model: str | None, device: str, threads: int | None, offline: bool) -> LoadedModel:
+    if model is None and not get_registry().for_task("magnify"):
+        raise WeightsError(NO_MAGNIFY_MODEL)
+    return open_model("magnify", model=model, device=device, threads=threads, offline=offline)
 
 
 @click.command("magnify")
 @image_job_options
 @click.option("-m", "--magnification", type=click.FloatRange(1.0, 4.0), default=2.0, show_default=True,
               help="Aperture m times wider: every blur radius r becomes about m*r (1 = unchanged).")
-@click.option("--method", type=click.Choice(["map"]), default="map", show_default=True,
-              help="map: defocus map (classical, or --defocus-map) + lens-blur renderer.")
+@click.option("--method", type=click.Choice(["map", "gan"]), default="map", show_default=True,
+              help="map: defocus map (classical, or --defocus-map) + lens-blur renderer. gan: the "
+                   "defocus-magnification network (needs a magnify model), run where the photo's "
+                   "blur matches its training blur; the defocus map keeps in-focus pixels exact.")
 @click.option("--defocus-map", "defocus_map_spec", default=None, metavar="MAP",
               help="Use this defocus map (CoC radius in px, as written by defocus-map) instead of "
                    "estimating one; a folder holds <stem>.npy|png|tif per input.")
 @render_options
+@model_options("magnify")
 def magnify(job: JobOptions, magnification: float, method: str, defocus_map_spec: str | None, bokeh: Bokeh,
-            highlights: tuple[float, float] | None, no_grain: bool) -> None:
+            highlights: tuple[float, float] | None, no_grain: bool, model: str | None, device: str,
+            threads: int | None, offline: bool) -> None:
     """Magnify the defocus blur of photos, as if taken with an m times wider aperture.
 
     In-focus pixels stay as they are; blurred areas get more blur, rendered in linear
@@ -34,16 +60,29 @@ def magnify(job: JobOptions, magnification: float, method: str, defocus_map_spec
     """
     from defocus_cli.pipelines.magnify import magnify as run_magnify
 
-    def process(image: LoadedImage) -> JobResult:
-        coc = None
-        if defocus_map_spec is not None:
-            coc = load_map(map_file_for(defocus_map_spec, image.source, "defocus map"))
-            if coc.shape != image.rgb.shape[:2]:
-                raise InputError(f"defocus map is {coc.shape[1]}x{coc.shape[0]} but the image is "
-                                 f"{image.width}x{image.height}; maps are in pixels of their image")
-        pixels = run_magnify(image.rgb, magnification, method, defocus_map_px=coc, bokeh=bokeh,
-                             highlights=highlights, grain=not no_grain)
-        return JobResult(pixels, info={"m": magnification, "method": method,
-                                       "defocus_map": "given" if coc is not None else "classical"})
+    ctx = click.get_current_context()
+    for name in _MAP_ONLY if method == "gan" else _GAN_ONLY:
+        if _given(ctx, name):
+            other = "map" if method == "gan" else "gan"
+            raise UsageError(f"--{name.replace('_', '-')} applies to --method {other} only")
 
-    run_image_job("magnify", job, process)
+    def setup() -> Prepared:
+        net = _open_magnify_model(model, device, threads, offline) if method == "gan" else None
+
+        def process(image: LoadedImage) -> JobResult:
+            coc = None
+            if defocus_map_spec is not None:
+                coc = load_map(map_file_for(defocus_map_spec, image.source, "defocus map"))
+                if coc.shape != image.rgb.shape[:2]:
+                    raise InputError(f"defocus map is {coc.shape[1]}x{coc.shape[0]} but the image is "
+                                     f"{image.width}x{image.height}; maps are in pixels of their image")
+            info = {"m": magnification, "method": method, "defocus_map": "given" if coc is not None else "classical"}
+            pixels = run_magnify(image.rgb, magnification, method, defocus_map_px=coc, bokeh=bokeh,
+                                 highlights=highlights, grain=not no_grain, model=net, info=info)
+            return JobResult(pixels, info=info)
+
+        common = {} if net is None else {"model": net.spec.name, "model_sha256": net.sha256,
+                                         "provider": net.provider}
+        return Prepared(process, info=common)
+
+    run_image_job("magnify", job, setup=setup)

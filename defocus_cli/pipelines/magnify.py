@@ -6,11 +6,16 @@ lie behind the focus plane (the portrait case), and a disc of radius ``r * sqrt(
 added, the renderer's approximation of r -> m * r (disc radii add roughly in quadrature).
 In-focus pixels (r < 0.5 px) stay exactly as they are. An estimated (classical) map first
 loses ``ESTIMATE_NOISE_FLOOR_PX`` of radius, the estimator's noise on in-focus texture.
+
+``method='gan'``: the seed-000 cGAN (:mod:`defocus_cli.pipelines.magnify_gan`), run at a
+working resolution set by the same defocus map, which also marks the in-focus pixels that
+are returned exactly.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -20,10 +25,11 @@ from defocus_cli.ops.defocus_classical import classical_defocus_map
 from defocus_cli.ops.lens import IN_FOCUS_RADIUS_PX
 from defocus_cli.ops.render import DEFAULT_HIGHLIGHTS
 from defocus_cli.pipelines._render import render_srgb
+from defocus_cli.pipelines.magnify_gan import Network, magnify_gan
 
 MIN_MAGNIFICATION = 1.0
 MAX_MAGNIFICATION = 4.0
-METHODS = ("map",)
+METHODS = ("map", "gan")
 #: Radius (px) subtracted from an estimated defocus map before magnifying: the classical
 #: estimator's typical error on in-focus texture.
 ESTIMATE_NOISE_FLOOR_PX = 1.0
@@ -38,6 +44,15 @@ def added_coc_radius(defocus_map_px: np.ndarray, m: float) -> np.ndarray:
     return added.astype(np.float32)
 
 
+def estimated_defocus_map(image_srgb: np.ndarray) -> np.ndarray:
+    """The classical defocus map less its noise floor: HxW CoC radius (px) of the photo.
+
+    The classical estimate scatters by about a pixel on in-focus texture (fur, hair, eyes);
+    magnifying that noise would soften the subject, so the floor is taken off first.
+    """
+    return np.maximum(classical_defocus_map(image_srgb) - np.float32(ESTIMATE_NOISE_FLOOR_PX), 0.0)
+
+
 def magnify(
     image_srgb: np.ndarray,
     m: float,
@@ -47,11 +62,16 @@ def magnify(
     bokeh: Bokeh = DISC,
     highlights: tuple[float, float] | None = DEFAULT_HIGHLIGHTS,
     grain: bool = True,
+    model: Network | None = None,
+    info: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Magnify the defocus blur of a photo by ``m`` in [1, 4]; HxWx3 float32 sRGB in [0, 1].
 
     ``image_srgb``: HxWx3 float32 sRGB [0, 1]. ``defocus_map_px``: HxW CoC radius in px of
     this image (unsigned), or None to estimate it classically. ``m == 1`` returns the input.
+    ``model``: the magnify network, needed by ``method='gan'`` (``bokeh``, ``highlights`` and
+    ``grain`` are the renderer's and apply to ``'map'`` only). ``info``, when given, receives
+    what the method chose (the gan's working size and blur scale).
     """
     check_image(image_srgb, "image_srgb", channels=(3,))
     if method not in METHODS:
@@ -59,13 +79,15 @@ def magnify(
     if not MIN_MAGNIFICATION <= m <= MAX_MAGNIFICATION:
         raise ValueError(f"magnification must be in [1, 4], got {m}")
     image = np.asarray(image_srgb, np.float32)
+    if method == "gan" and model is None:
+        raise ValueError("method 'gan' needs the magnify model")
     if m == 1.0:
         return image.copy()
     if defocus_map_px is None:
-        # The classical estimate scatters by about a pixel on in-focus texture (fur, hair,
-        # eyes); magnifying that noise would soften the subject, so the estimator's noise
-        # floor is taken off first. A given map is trusted as it is.
-        defocus_map_px = np.maximum(classical_defocus_map(image) - np.float32(ESTIMATE_NOISE_FLOOR_PX), 0.0)
+        defocus_map_px = estimated_defocus_map(image)  # a given map is trusted as it is
     check_map(defocus_map_px, "defocus_map_px", image.shape[:2])
+    if method == "gan":
+        assert model is not None
+        return magnify_gan(image, m, model, defocus_map_px, info=info)
     coc = added_coc_radius(defocus_map_px, m)
     return render_srgb(image, coc, bokeh=bokeh, highlights=highlights, grain=grain)

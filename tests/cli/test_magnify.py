@@ -1,17 +1,21 @@
-"""``defocus magnify --method map`` end to end."""
+"""``defocus magnify`` end to end: ``--method map``, and ``--method gan`` with the stand-in
+network of tests/models/tiny_magnify.py installed as bundled weights."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from defocus_cli.io.image import load_image
 from defocus_cli.io.maps import save_map
-from tests.cli.jobs_testcmd import run_cli
+from tests.cli.jobs_testcmd import run_cli, run_subprocess
 from tests.conftest import write_photo
+from tests.models.tiny_magnify import NAME, install_magnify
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,7 +49,7 @@ def test_usage_errors(tmp_path: Path) -> None:
     for m in ("0.5", "4.5", "two"):
         code, _, err = run_cli(["magnify", str(photo), "-m", m])
         assert code == 2 and "magnification" in err
-    code, _, err = run_cli(["magnify", str(photo), "--method", "gan"])
+    code, _, err = run_cli(["magnify", str(photo), "--method", "cnn"])
     assert code == 2
     np.save(tmp_path / "small.npy", np.zeros((10, 10), np.float32))
     code, _, err = run_cli(["magnify", str(photo), "--defocus-map", str(tmp_path / "small.npy")])
@@ -68,3 +72,96 @@ def test_main_job_line_on_the_example_photo(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=REPO)
     assert done.returncode == 0, done.stderr.decode()
     assert load_image(out).rgb.shape == load_image(example).rgb.shape
+
+
+@pytest.fixture
+def gan_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = install_magnify(tmp_path / "weights")
+    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "empty-weights"
+    folder.mkdir()
+    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(folder))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return folder
+
+
+def _half_blurred_map(tmp_path: Path, height: int, width: int) -> Path:
+    coc = np.zeros((height, width), np.float32)
+    coc[:, width // 2:] = 4.0
+    path = tmp_path / "map.npy"
+    np.save(path, coc)
+    return path
+
+
+def test_gan_reports_model_and_provider_and_keeps_in_focus_pixels(tmp_path: Path, gan_weights: Path) -> None:
+    photo = tmp_path / "p.png"
+    pixels = write_photo(photo, size=(41, 27))
+    defocus_map = _half_blurred_map(tmp_path, 27, 41)
+    code, out, err = run_cli(["magnify", str(photo), "-m", "3", "--method", "gan", "--defocus-map",
+                              str(defocus_map), "--device", "cpu", "--threads", "1", "--json"])
+    assert code == 0, err
+    line = json.loads(out)
+    assert line["status"] == "ok" and line["method"] == "gan"
+    assert line["model"] == NAME and len(line["model_sha256"]) == 64
+    assert line["provider"] == "CPUExecutionProvider"
+    assert line["defocus_map"] == "given" and line["working_size"]
+    result = load_image(tmp_path / "p_magnify.png").rgb
+    np.testing.assert_array_equal(result[:, :20], pixels[:, :20, :3])
+    assert not np.array_equal(result[:, 21:], pixels[:, 21:, :3])
+
+
+def test_gan_m1_keeps_pixels(tmp_path: Path, gan_weights: Path) -> None:
+    photo = tmp_path / "p.png"
+    pixels = write_photo(photo, size=(40, 30))
+    code, _, err = run_cli(["magnify", str(photo), "-m", "1", "--method", "gan"])
+    assert code == 0, err
+    np.testing.assert_array_equal(load_image(tmp_path / "p_magnify.png").rgb, pixels[..., :3])
+
+
+@pytest.mark.parametrize(("name", "bit_depth"), [("alpha.png", 8), ("deep.png", 16), ("deep.tif", 16)])
+def test_gan_keeps_alpha_and_bit_depth(tmp_path: Path, gan_weights: Path, name: str, bit_depth: int) -> None:
+    photo = tmp_path / name
+    pixels = write_photo(photo, mode="RGBA", bit_depth=bit_depth, size=(37, 23))
+    defocus_map = _half_blurred_map(tmp_path, 23, 37)
+    code, _, err = run_cli(["magnify", str(photo), "-m", "2", "--method", "gan", "--defocus-map", str(defocus_map)])
+    assert code == 0, err
+    result = load_image(tmp_path / f"{photo.stem}_magnify{photo.suffix}")
+    assert result.bit_depth == bit_depth and result.alpha is not None
+    step = 1 / (255 if bit_depth == 8 else 65535)
+    np.testing.assert_allclose(result.alpha, pixels[..., 3], atol=step / 2)
+    np.testing.assert_allclose(result.rgb[:, :17], pixels[:, :17, :3], atol=step / 2)
+
+
+def test_gan_without_a_model_exits_3_with_a_hint(tmp_path: Path, no_weights: Path) -> None:
+    photo = tmp_path / "p.png"
+    write_photo(photo, size=(40, 30))
+    code, out, err = run_cli(["magnify", str(photo), "--method", "gan", "--json"])
+    assert code == 3
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert "--method map" in lines[0] and "--model" in lines[0]
+    assert out == b"" and not (tmp_path / "p_magnify.png").exists()
+
+
+def test_method_specific_options_are_usage_errors(tmp_path: Path, gan_weights: Path) -> None:
+    photo = tmp_path / "p.png"
+    write_photo(photo, size=(40, 30))
+    code, _, err = run_cli(["magnify", str(photo), "--method", "gan", "--bokeh", "poly:6"])
+    assert code == 2 and "--bokeh applies to --method map" in err
+    code, _, err = run_cli(["magnify", str(photo), "--model", NAME])
+    assert code == 2 and "--model applies to --method gan" in err
+    assert not (tmp_path / "p_magnify.png").exists()
+
+
+def test_gan_runs_without_torch(tmp_path: Path, gan_weights: Path) -> None:
+    photo = tmp_path / "p.png"
+    write_photo(photo, size=(40, 30))
+    done = run_subprocess(["magnify", str(photo), "-m", "2", "--method", "gan"],
+                          extra_code="assert 'torch' not in sys.modules, 'torch was imported'")
+    assert done.returncode == 0, done.stderr.decode()
+    assert (tmp_path / "p_magnify.png").exists()

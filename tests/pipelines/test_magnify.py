@@ -1,5 +1,6 @@
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -44,3 +45,136 @@ def test_classical_map_path_runs():
     image, _ = _photo()
     out = magnify(image, 2.0)
     assert out.shape == image.shape and out.dtype == np.float32
+
+
+# --------------------------------------------------------------------------- method "gan"
+# The network is the stand-in of tests/models/tiny_magnify.py (a box blur scaled by m - 1,
+# faded by the focus channel), installed as bundled weights and opened like the CLI does.
+
+
+class SpyNetwork:
+    """A loaded model that records what the pipeline feeds it."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.feeds: list[dict[str, np.ndarray]] = []
+
+    @property
+    def spec(self):
+        return self.model.spec
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.feeds.append({k: np.array(v) for k, v in inputs.items()})
+        return self.model.run(inputs)
+
+
+@pytest.fixture
+def gan_model(tmp_path, monkeypatch):
+    from defocus_cli.cli.model_options import open_model
+    from tests.models.tiny_magnify import install_magnify
+
+    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(install_magnify(tmp_path / "weights")))
+    return SpyNetwork(open_model("magnify", device="cpu", threads=1))
+
+
+def _soft_photo(height: int = 64, width: int = 96, seed: int = 0, grain_px: int = 1) -> np.ndarray:
+    """Low-contrast texture of ``grain_px`` px blobs: the stand-in's focus channel reads it as
+    mostly unfocused."""
+    rng = np.random.default_rng(seed)
+    noise = rng.random((height // grain_px, width // grain_px, 3)).astype(np.float32)
+    noise = cv2.resize(noise, (width, height), interpolation=cv2.INTER_LINEAR)
+    return (0.5 + 0.1 * (noise - 0.5)).astype(np.float32)
+
+
+def _high_freq(x: np.ndarray) -> float:
+    return float(np.abs(np.diff(x, axis=1)).mean())
+
+
+def test_gan_m1_is_identity_and_needs_no_network(gan_model):
+    image, coc = _photo()
+    np.testing.assert_array_equal(magnify(image, 1.0, "gan", defocus_map_px=coc, model=gan_model), image)
+    np.testing.assert_array_equal(magnify(image, 1.0, "gan", model=gan_model), image)
+    assert gan_model.feeds == []
+
+
+def test_gan_needs_a_model():
+    image, coc = _photo()
+    with pytest.raises(ValueError, match="model"):
+        magnify(image, 2.0, "gan", defocus_map_px=coc)
+
+
+def test_gan_keeps_in_focus_pixels_and_blurs_more_with_m(gan_model):
+    _, coc = _photo()
+    image = _soft_photo()
+    out2 = magnify(image, 2.0, "gan", defocus_map_px=coc, model=gan_model)
+    out4 = magnify(image, 4.0, "gan", defocus_map_px=coc, model=gan_model)
+    for out in (out2, out4):
+        assert out.shape == image.shape and out.dtype == np.float32
+        np.testing.assert_array_equal(out[:, :48], image[:, :48])
+    blurred = slice(52, 92)
+    assert _high_freq(out4[:, blurred]) < _high_freq(out2[:, blurred]) < 0.9 * _high_freq(image[:, blurred])
+
+
+def test_gan_all_in_focus_returns_the_input_without_running(gan_model):
+    image, _ = _photo()
+    out = magnify(image, 3.0, "gan", defocus_map_px=np.zeros(image.shape[:2], np.float32), model=gan_model)
+    np.testing.assert_array_equal(out, image)
+    assert gan_model.feeds == []
+
+
+def test_gan_feeds_focus_measure_and_m_at_the_working_resolution(gan_model, monkeypatch):
+    from defocus_cli.ops.focus import composite_focus_measure
+    from defocus_cli.pipelines import magnify_gan
+
+    monkeypatch.setattr(magnify_gan, "MIN_WORKING_PX", 32)
+    image = _soft_photo(240, 320, seed=1, grain_px=8)  # detail the working resolution can see
+    coc = np.zeros((240, 320), np.float32)
+    coc[:, 160:] = 4.0 * magnify_gan.TRAINED_BLUR_PX  # blur scale 4x the trained one
+    info: dict = {}
+    out = magnify(image, 4.0, "gan", defocus_map_px=coc, model=gan_model, info=info)
+    (feed,) = gan_model.feeds
+    assert feed["image"].shape == (1, 3, 60, 80) and info["working_size"] == "80x60"
+    assert feed["m"].shape == (1, 1) and feed["m"][0, 0] == np.float32(4.0)
+    working = feed["image"][0].transpose(1, 2, 0)
+    np.testing.assert_allclose(feed["focus"][0, 0], composite_focus_measure(working), atol=1e-6)
+    # The working-resolution residual reaches every full-resolution pixel of the blurred half.
+    assert out.shape == image.shape
+    assert _high_freq(out[8:-8, 170:-8]) < 0.7 * _high_freq(image[8:-8, 170:-8])
+    np.testing.assert_array_equal(out[:, :160], image[:, :160])
+
+
+def test_working_scale_rules(monkeypatch):
+    from defocus_cli.pipelines import magnify_gan as gan
+
+    monkeypatch.setattr(gan, "MIN_WORKING_PX", 100)
+    monkeypatch.setattr(gan, "MAX_WORKING_PX", 1000)
+    trained = gan.TRAINED_BLUR_PX
+    assert gan.working_scale(400, 800, 0.5 * trained) == 1.0  # never upscaled
+    assert gan.working_scale(400, 800, 4 * trained) == pytest.approx(4.0)
+    assert gan.working_scale(400, 800, 50 * trained) == pytest.approx(8.0)  # long side kept >= 100
+    assert gan.working_scale(4000, 6000, trained) == pytest.approx(6.0)  # long side kept <= 1000
+    assert gan.working_scale(40, 60, 10 * trained) == 1.0  # already below the minimum
+
+
+def test_blur_scale_ignores_in_focus_pixels():
+    from defocus_cli.pipelines.magnify_gan import blur_scale_px
+
+    r = np.zeros((50, 50), np.float32)
+    r[:5] = 8.0
+    r[5:10] = 0.4
+    assert blur_scale_px(r) == pytest.approx(8.0)
+    assert blur_scale_px(np.full((8, 8), 0.3, np.float32)) == 0.0
+
+
+@pytest.mark.parametrize("size", [(37, 53), (5, 7), (9, 1)])
+def test_gan_odd_and_tiny_sizes(gan_model, size):
+    rng = np.random.default_rng(2)
+    image = rng.random(size + (3,)).astype(np.float32)
+    coc = np.full(size, 3.0, np.float32)
+    coc[0, 0] = 0.0
+    out = magnify(image, 2.0, "gan", defocus_map_px=coc, model=gan_model)
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
+    assert out[0, 0].tolist() == image[0, 0].tolist()
+    sides = gan_model.feeds[0]["image"].shape[2:]
+    assert all(s % 4 == 0 and s >= 8 for s in sides)
