@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, str] = {
     "shallow-dof": "defocus_cli.cli.shallow_dof:shallow_dof",
     "magnify": "defocus_cli.cli.magnify:magnify",
     "defocus-map": "defocus_cli.cli.defocus_map:defocus_map",
+    "deblur": "defocus_cli.cli.deblur:deblur",
+    "refocus": "defocus_cli.cli.refocus:refocus",
     "depth": "defocus_cli.cli.depth:depth",
     "models": "defocus_cli.cli.models_cmd:models",
     "data": "defocus_cli.cli.data_cmd:data",

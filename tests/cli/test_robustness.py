@@ -2,7 +2,8 @@
 outputs, and correct size, orientation, bit depth and metadata for the valid inputs.
 
 Add each image subcommand that works to IMAGE_COMMANDS with the arguments that make it run
-without weights. The checks do not depend on what the command does to the pixels.
+without weights (or with stand-in networks, see ``_stand_in_networks``). The checks do not
+depend on what the command does to the pixels.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from PIL import Image
 from defocus_cli.io.image import load_image
 from tests.cli.jobs_testcmd import run_cli
 from tests.conftest import write_photo
+from tests.models.tiny_refocus import install_refocus
 
 IMAGE_COMMANDS = [
     pytest.param("invert", [], id="invert"),
     pytest.param("magnify", ["-m", "2", "--method", "map"], id="magnify-map"),
+    pytest.param("deblur", [], id="deblur"),
+    pytest.param("refocus", ["--delta", "5", "--keep-radiance", "radiance/"], id="refocus"),
 ]
 
 #: name -> (write_photo options, expected output: bit depth, alpha kept, grayscale)
@@ -63,6 +67,15 @@ def _make_folder(root: Path, srgb_icc: bytes) -> tuple[dict[str, np.ndarray], di
     (root / "empty.png").write_bytes(b"")
     (root / "text.jpg").write_text("just some text, not a photo\n")
     return displayed, stored_pixels
+
+
+@pytest.fixture(autouse=True)
+def _stand_in_networks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """deblur and refocus run on tiny stand-ins with their networks' I/O (tests/models/tiny_refocus.py)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("command") in ("deblur", "refocus"):
+        monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(install_refocus(tmp_path_factory.mktemp("weights"))))
 
 
 @pytest.fixture

@@ -1,0 +1,156 @@
+"""``deblur``: the all-in-focus radiance of a photo, RefocusGAN's first stage (seed 001, Eq. 1).
+
+The network G1 takes the sRGB photo and its SML focus measure (``ops.focus.sml``, the extra
+input channel it was trained with) and returns the radiance image. Two ways to run it on a
+photo much larger than its 64 px training crops:
+
+- ``tiles``: at full resolution, in overlapping 512 px tiles blended with raised-cosine
+  weights (``models.tiling.run_tiled``). Memory is bounded and no seam shows, but the network
+  only removes blur as wide as it was trained on (a few px); a 24 MP photo's background blur
+  of tens of px stays.
+- ``scaled``: at the scale where the photo's blur matches training
+  (:mod:`defocus_cli.pipelines.scale_match`), also in tiles, then brought back up by detail
+  transfer, so the photo's own in-focus detail is kept at full resolution.
+
+Example::
+
+    result = deblur(image_srgb, loaded_model, mode="scaled")
+    result.pixels          # HxWx3 float32 sRGB in [0, 1]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from defocus_cli.models import preprocess, tiling
+from defocus_cli.models.registry import ModelSpec
+from defocus_cli.ops.checks import check_image
+from defocus_cli.ops.focus import sml
+from defocus_cli.pipelines import scale_match
+
+MODES = ("tiles", "scaled")
+DEFAULT_MODE = "tiles"
+#: Tile side and overlap (px of the image the network sees). The generators normalise each
+#: tile's features, so tiles should hold enough content for typical statistics; 64 px of
+#: overlap (16 px of zero weight at each shared edge) hides what normalisation changes.
+TILE_PX = 512
+OVERLAP_PX = 64
+#: The RefocusGAN generators halve twice: sides must be multiples of 4.
+GENERATOR_STRIDE = 4
+IMAGE_INPUT, SML_INPUT = "image", "sml"
+
+
+class Network(Protocol):
+    """What the pipelines need from a loaded model (``cli.model_options.LoadedModel``)."""
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+@dataclass
+class Deblurred:
+    """A deblur result: ``pixels`` HxWx3 float32 sRGB in [0, 1], with how it was made.
+
+    ``scale`` is the working scale (1 = full resolution); ``blur_radius_px`` the photo's
+    estimated 95th-percentile CoC radius (``scaled`` mode without a given scale, else None).
+    """
+
+    pixels: np.ndarray
+    mode: str
+    scale: float
+    blur_radius_px: float | None = None
+
+
+def network_stride(model: Network) -> int:
+    """The multiple the graph needs: the spec's stride, and at least the generators' 4 (a
+    user's own file registers stride 1)."""
+    return math.lcm(max(1, int(model.spec.stride)), GENERATOR_STRIDE)
+
+
+def output_name(model: Network) -> str:
+    return model.spec.outputs[0].name if model.spec.outputs else "output"
+
+
+def run_image_network(model: Network, image_srgb: np.ndarray, planes: dict[str, np.ndarray],
+                      constants: dict[str, np.ndarray] | None = None, *, tile_px: int = TILE_PX) -> np.ndarray:
+    """Run an image-to-image network over ``image_srgb`` in seamless tiles.
+
+    ``planes`` are more per-pixel inputs, name -> HxW or HxWxC, tiled with the image (3-channel
+    ones are images and get the spec's encoding, like the image); ``constants`` are fed whole
+    to every tile (e.g. ``delta``). Returns HxWx3 float32 sRGB, clipped to [0, 1].
+    """
+    spec = model.spec
+    stride = network_stride(model)
+    layers = [np.asarray(image_srgb, np.float32)] + [
+        np.asarray(p, np.float32)[..., None] if p.ndim == 2 else np.asarray(p, np.float32) for p in planes.values()
+    ]
+    widths = [layer.shape[2] for layer in layers]
+    stacked = np.concatenate(layers, axis=2)
+    # Exported graphs declare sides of stride * k with k >= 2; tiny inputs are edge-padded.
+    height, width = stacked.shape[:2]
+    minimum = 2 * stride
+    if min(height, width) < minimum:
+        stacked = np.pad(stacked, [(0, max(0, minimum - height)), (0, max(0, minimum - width)), (0, 0)], mode="edge")
+    names = [IMAGE_INPUT, *planes]
+    out_name = output_name(model)
+
+    def network(tile: np.ndarray) -> np.ndarray:
+        feed = dict(constants or {})
+        start = 0
+        for name, channels in zip(names, widths, strict=True):
+            part = np.ascontiguousarray(tile[..., start:start + channels])
+            start += channels
+            if channels == 3:
+                part = preprocess.encode(part, spec.preprocessing)
+            feed[name] = preprocess.hwc_to_nchw(part)
+        out = preprocess.nchw_to_hwc(np.asarray(model.run(feed)[out_name], np.float32))
+        return preprocess.decode(out, spec.preprocessing)
+
+    out = tiling.run_tiled(network, stacked, tile_px=tile_px, overlap_px=OVERLAP_PX, stride=stride)[:height, :width]
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def deblur_network(model: Network, image_srgb: np.ndarray, *, tile_px: int = TILE_PX) -> np.ndarray:
+    """G1 on ``image_srgb`` as it is: the SML channel is computed on this very image (the
+    scale the network sees), then image and SML go through :func:`run_image_network`."""
+    return run_image_network(model, image_srgb, {SML_INPUT: sml(image_srgb)}, tile_px=tile_px)
+
+
+def choose_scale(image_srgb: np.ndarray, mode: str, scale: float | None) -> tuple[float, float | None]:
+    """(working scale, estimated blur radius or None) for ``mode``; ``scale`` overrides the
+    estimate in ``scaled`` mode."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "tiles":
+        if scale is not None:
+            raise ValueError("a working scale is for mode 'scaled'")
+        return 1.0, None
+    if scale is not None:
+        if not 0.0 < scale <= 1.0:
+            raise ValueError(f"scale must be in (0, 1], got {scale}")
+        return float(scale), None
+    blur = scale_match.photo_blur_radius_px(image_srgb)
+    return scale_match.matching_scale(blur), blur
+
+
+def deblur(image_srgb: np.ndarray, model: Network, *, mode: str = DEFAULT_MODE, scale: float | None = None,
+           tile_px: int = TILE_PX) -> Deblurred:
+    """The all-in-focus image of ``image_srgb`` (HxWx3 float32 sRGB in [0, 1]).
+
+    ``mode``: ``tiles`` (full resolution) or ``scaled`` (see the module docstring); ``scale``
+    fixes the working scale in ``scaled`` mode instead of estimating it.
+    """
+    check_image(image_srgb, "image_srgb", channels=(3,))
+    image = np.asarray(image_srgb, np.float32)
+    working, blur = choose_scale(image, mode, scale)
+    size = scale_match.working_size(*image.shape[:2], working)
+    small = scale_match.shrink(image, size)
+    radiance = deblur_network(model, small, tile_px=tile_px)
+    pixels = scale_match.bring_up(image, small, radiance)
+    return Deblurred(np.clip(pixels, 0.0, 1.0, out=pixels), mode, working, blur)

@@ -1,0 +1,93 @@
+"""``refocus``: move a photo's focus by ``delta`` focal-stack slices, RefocusGAN (seed 001).
+
+Deblur first (G1, :mod:`defocus_cli.pipelines.deblur`), then re-blur: G2 takes the photo,
+G1's radiance and ``delta`` (fed as an integer-valued float, Nx1; the graph one-hot encodes
+it over -9..9) and returns the photo focused ``delta`` slices farther (DESIGN.md: 10 slices
+span the scene's inverse-depth range, nearest to farthest; positive = farther). A
+single-stage G2 (no radiance input, seed 001 Table 2's baseline) runs without G1.
+
+``delta = 0`` returns the photo itself: moving the focus by nothing is the identity, which no
+network reproduces exactly. Modes as in deblur; in ``scaled`` mode the photo's fine detail is
+kept where G2 leaves the small copy as sharp as it was, and fades where G2 blurs it.
+
+Example::
+
+    result = refocus(image_srgb, 5, g2_model, g1_model, mode="scaled")
+    result.pixels, result.radiance      # radiance only with keep_radiance=True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from defocus_cli.ops.checks import check_image
+from defocus_cli.pipelines import scale_match
+from defocus_cli.pipelines.deblur import (
+    DEFAULT_MODE,
+    TILE_PX,
+    Network,
+    choose_scale,
+    deblur_network,
+    run_image_network,
+)
+
+MAX_DELTA = 9
+RADIANCE_INPUT, DELTA_INPUT = "radiance", "delta"
+
+
+@dataclass
+class Refocused:
+    """A refocus result: ``pixels`` HxWx3 float32 sRGB in [0, 1]; ``radiance`` the deblurred
+    stage-1 image at full size when asked for (else None); ``stages`` 2 or 1."""
+
+    pixels: np.ndarray
+    radiance: np.ndarray | None
+    delta: int
+    mode: str
+    scale: float
+    blur_radius_px: float | None
+    stages: int
+
+
+def check_delta(delta: object) -> int:
+    """``delta`` as an int in [-9, 9]; anything else raises ValueError."""
+    if isinstance(delta, bool) or not isinstance(delta, int | np.integer) or not -MAX_DELTA <= int(delta) <= MAX_DELTA:
+        raise ValueError(f"delta must be an integer in [-{MAX_DELTA}, {MAX_DELTA}], got {delta!r}")
+    return int(delta)
+
+
+def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Network | None = None, *,
+            mode: str = DEFAULT_MODE, scale: float | None = None, keep_radiance: bool = False,
+            tile_px: int = TILE_PX) -> Refocused:
+    """Refocus ``image_srgb`` (HxWx3 float32 sRGB in [0, 1]) by ``delta`` slices (+ = farther).
+
+    ``model`` is G2; ``deblur_model`` is G1, required exactly when G2 is two-stage (the
+    caller knows from the graph's inputs). ``keep_radiance`` also returns G1's result.
+    """
+    check_image(image_srgb, "image_srgb", channels=(3,))
+    delta = check_delta(delta)
+    if keep_radiance and deblur_model is None:
+        raise ValueError("keep_radiance needs the deblur model (a two-stage refocus)")
+    image = np.asarray(image_srgb, np.float32)
+    working, blur = choose_scale(image, mode, scale)
+    size = scale_match.working_size(*image.shape[:2], working)
+    small = scale_match.shrink(image, size)
+    radiance_small = None
+    if deblur_model is not None and (delta != 0 or keep_radiance):
+        radiance_small = deblur_network(deblur_model, small, tile_px=tile_px)
+    if delta == 0:
+        pixels = image.copy()
+    else:
+        planes = {RADIANCE_INPUT: radiance_small} if radiance_small is not None else {}
+        constants = {DELTA_INPUT: np.full((1, 1), delta, np.float32)}
+        refocused = run_image_network(model, small, planes, constants, tile_px=tile_px)
+        pixels = scale_match.bring_up(image, small, refocused, gate=True)
+        np.clip(pixels, 0.0, 1.0, out=pixels)
+    radiance = None
+    if keep_radiance:
+        assert radiance_small is not None
+        radiance = scale_match.bring_up(image, small, radiance_small)
+        np.clip(radiance, 0.0, 1.0, out=radiance)
+    return Refocused(pixels, radiance, delta, mode, working, blur, 2 if deblur_model is not None else 1)
