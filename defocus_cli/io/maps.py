@@ -7,6 +7,8 @@ Kinds:
   text chunk ``defocus:scale=0.00390625``.
 - ``'depth'``: normalized inverse depth in [0, 1], 1 = nearest. PNG stores
   ``uint16 = round(value * 65535)`` with ``defocus:scale=1.5259021896696422e-05``.
+- ``'mask'``: a 0/1 mask (``defocus-map --binary``: 1 = blurred). PNG is plain 8-bit black
+  and white (0 / 255) with no scale chunk, so any viewer or tool reads it as a mask.
 
 Formats: ``png`` (16-bit grayscale as above), ``npy`` (float32), ``tiff`` (float32).
 :func:`load_map` reads all three back, plus 8-bit PNGs and maps from other tools (without a
@@ -34,10 +36,10 @@ from defocus_cli.errors import InputError
 from defocus_cli.io.atomic import atomic_write_bytes
 from defocus_cli.ops.checks import check_map
 
-#: Value of one PNG step, per kind.
+#: Value of one PNG step, per kind (masks are 8-bit 0/255 and carry no scale).
 PNG_SCALE = {"defocus": 1 / 256, "depth": 1 / 65535}
 #: Axis label of each kind's legend in ``--colorize`` previews.
-UNIT_LABELS = {"defocus": "CoC radius, px", "depth": "inverse depth (1 = near)"}
+UNIT_LABELS = {"defocus": "CoC radius, px", "depth": "inverse depth (1 = near)", "mask": "1 = blurred"}
 MAP_FORMATS = ("png", "npy", "tiff")
 MAP_EXTENSIONS = {"png": "png", "npy": "npy", "tiff": "tif"}
 SCALE_KEY = "defocus:scale"
@@ -47,14 +49,19 @@ KIND_KEY = "defocus:kind"
 def encode_map(values: np.ndarray, kind: str, format: str) -> bytes:
     """Encode a float HxW map as ``format`` ('png' | 'npy' | 'tiff') by ``kind``'s convention."""
     check_map(values, f"{kind} map")
-    if kind not in PNG_SCALE:
-        raise ValueError(f"kind must be one of {tuple(PNG_SCALE)}, got {kind!r}")
+    if kind not in UNIT_LABELS:
+        raise ValueError(f"kind must be one of {tuple(UNIT_LABELS)}, got {kind!r}")
     values = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     buffer = io.BytesIO()
     if format == "npy":
         np.save(buffer, values, allow_pickle=False)
     elif format == "tiff":
         Image.fromarray(values).save(buffer, format="TIFF", compression="tiff_adobe_deflate")
+    elif format == "png" and kind == "mask":
+        info = PngImagePlugin.PngInfo()
+        info.add_text(KIND_KEY, kind)
+        white = np.where(values >= 0.5, 255, 0).astype(np.uint8)
+        Image.fromarray(white).save(buffer, format="PNG", pnginfo=info, compress_level=6)
     elif format == "png":
         scale = PNG_SCALE[kind]
         steps = np.clip(np.round(values / scale), 0, 65535).astype(np.uint16)

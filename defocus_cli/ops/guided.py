@@ -7,6 +7,8 @@ smooth map (defocus, depth, mask). ``eps`` is the regularization in the guide's 
 squared (for [0, 1] images, 1e-4..1e-2: smaller keeps finer edges).
 
 All box sums use OpenCV's O(1)-per-pixel box filter, so cost does not depend on the radius.
+Joint upsampling writes its full-resolution output in bands of :data:`BAND_ROWS` rows, so
+its working memory beyond the guide and the output stays a few bands on a 24 MP photo.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import cv2
 import numpy as np
 
 from defocus_cli.ops.checks import check_image, check_map
+
+#: Full-resolution rows :func:`guided_upsample` computes at a time.
+BAND_ROWS = 256
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -104,6 +109,23 @@ def guided_upsample(guide: np.ndarray, src_low: np.ndarray, radius: int, eps: fl
     radius_low = max(1, int(round(radius / scale)))
     a, b = _coefficients(guide_low, src_low, radius_low, eps)
     a, b = _box(a, radius_low), _box(b, radius_low)
-    a_full = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
-    b_full = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
-    return _apply(guide, a_full, b_full)
+    out = np.empty((h, w), np.float32)
+    for y0 in range(0, h, BAND_ROWS):
+        y1 = min(h, y0 + BAND_ROWS)
+        out[y0:y1] = _apply(guide[y0:y1], _resize_band(a, y0, y1, h, w), _resize_band(b, y0, y1, h, w))
+    return out
+
+
+def _resize_band(low: np.ndarray, y0: int, y1: int, height: int, width: int) -> np.ndarray:
+    """Rows ``y0:y1`` of ``cv2.resize(low, (width, height), INTER_LINEAR)`` without the rest:
+    the few low-resolution rows they need are resized across, then blended down."""
+    hl = low.shape[0]
+    sy = np.clip((np.arange(y0, y1, dtype=np.float64) + 0.5) * hl / height - 0.5, 0, hl - 1)
+    i0 = np.floor(sy).astype(np.int64)
+    i1 = np.minimum(i0 + 1, hl - 1)
+    first, last = int(i0[0]), int(i1[-1]) + 1
+    rows = cv2.resize(low[first:last], (width, last - first), interpolation=cv2.INTER_LINEAR)
+    if rows.ndim < low.ndim:  # cv2 drops a trailing axis of one
+        rows = rows.reshape(rows.shape + (1,))
+    fy = (sy - i0).astype(np.float32).reshape((-1,) + (1,) * (low.ndim - 1))
+    return (rows[i0 - first] * (1 - fy) + rows[i1 - first] * fy).astype(np.float32)

@@ -103,3 +103,17 @@ def test_colorize_has_a_legend_and_is_monotone() -> None:
     row = preview[30].astype(np.float32).sum(axis=1)
     assert row[-1] > row[100] > row[0]
     assert np.array_equal(colorize_map(ramp, "x", vmax=10)[:60], preview[:60])
+
+
+@pytest.mark.parametrize("fmt", ["png", "npy", "tiff"])
+def test_mask_kind(tmp_path: Path, fmt: str) -> None:
+    mask = np.zeros((6, 9), np.float32)
+    mask[:, 4:] = 1.0
+    path = tmp_path / f"mask.{fmt}"
+    save_map(mask, path, "mask", fmt)
+    if fmt == "png":
+        # plain black and white 8-bit, with no scale chunk that a reader could take for depth
+        with Image.open(path) as image:
+            assert image.mode == "L" and "defocus:scale" not in image.info
+            np.testing.assert_array_equal(np.asarray(image), mask.astype(np.uint8) * 255)
+    np.testing.assert_array_equal(load_map(path), mask)

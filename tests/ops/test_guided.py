@@ -34,3 +34,30 @@ def test_joint_upsampling_snaps_to_guide_edges():
     assert up[:, :58].max() < 0.1 and up[:, 64:].min() > 0.9
     naive = cv2.resize(low, (128, 128), interpolation=cv2.INTER_LINEAR)
     assert np.abs(up - guide[..., 0]).mean() < 0.5 * np.abs(naive - guide[..., 0]).mean()
+
+
+def _full_resolution_upsample(guide: np.ndarray, low: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Joint upsampling with whole-image coefficient maps (the memory-hungry reference)."""
+    from defocus_cli.ops.guided import _apply, _box, _coefficients
+
+    h, w = guide.shape[:2]
+    hl, wl = low.shape
+    guide_low = cv2.resize(guide, (wl, hl), interpolation=cv2.INTER_AREA)
+    radius_low = max(1, int(round(radius / max(h / hl, w / wl))))
+    a, b = _coefficients(guide_low, low, radius_low, eps)
+    a, b = _box(a, radius_low), _box(b, radius_low)
+    return _apply(guide, cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR),
+                  cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR))
+
+
+def test_banded_upsampling_equals_whole_image(monkeypatch) -> None:
+    from defocus_cli.ops import guided
+
+    monkeypatch.setattr(guided, "BAND_ROWS", 7)  # many bands, one not full, on odd sizes
+    rng = np.random.default_rng(2)
+    for channels in (1, 3):
+        guide = cv2.GaussianBlur(rng.random((61, 83, 3)).astype(np.float32), (0, 0), 1.5)
+        guide = guide[..., 0] if channels == 1 else guide
+        low = rng.random((17, 23)).astype(np.float32)
+        np.testing.assert_allclose(guided_upsample(guide, low, 6, 1e-3),
+                                   _full_resolution_upsample(guide, low, 6, 1e-3), atol=1e-4)
