@@ -8,10 +8,8 @@ In-focus pixels (r < 0.5 px) stay exactly as they are. An estimated (classical) 
 loses ``ESTIMATE_NOISE_FLOOR_PX`` of radius, the estimator's noise on in-focus texture.
 
 ``method='gan'``: the seed-000 cGAN (:mod:`defocus_cli.pipelines.magnify_gan`), run at a
-working resolution set by the defocus map, which also marks the in-focus pixels that are
-returned exactly. An estimated map loses only ``GAN_ESTIMATE_NOISE_FLOOR_PX``: the network
-itself learned to leave sharp pixels alone, so the mask need not be as strict as the
-renderer's, which blurs whatever it is told.
+working resolution set by the same defocus map, which also marks the in-focus pixels that
+are returned exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from defocus_cli.ops.defocus_classical import classical_defocus_map
 from defocus_cli.ops.lens import IN_FOCUS_RADIUS_PX
 from defocus_cli.ops.render import DEFAULT_HIGHLIGHTS
 from defocus_cli.pipelines._render import render_srgb
-from defocus_cli.pipelines.magnify_gan import GAN_ESTIMATE_NOISE_FLOOR_PX, Network, magnify_gan
+from defocus_cli.pipelines.magnify_gan import Network, magnify_gan
 
 MIN_MAGNIFICATION = 1.0
 MAX_MAGNIFICATION = 4.0
@@ -46,13 +44,13 @@ def added_coc_radius(defocus_map_px: np.ndarray, m: float) -> np.ndarray:
     return added.astype(np.float32)
 
 
-def estimated_defocus_map(image_srgb: np.ndarray, noise_floor_px: float = ESTIMATE_NOISE_FLOOR_PX) -> np.ndarray:
-    """The classical defocus map less a noise floor: HxW CoC radius (px) of the photo.
+def estimated_defocus_map(image_srgb: np.ndarray) -> np.ndarray:
+    """The classical defocus map less its noise floor: HxW CoC radius (px) of the photo.
 
     The classical estimate scatters by about a pixel on in-focus texture (fur, hair, eyes);
     magnifying that noise would soften the subject, so the floor is taken off first.
     """
-    return np.maximum(classical_defocus_map(image_srgb) - np.float32(noise_floor_px), 0.0)
+    return np.maximum(classical_defocus_map(image_srgb) - np.float32(ESTIMATE_NOISE_FLOOR_PX), 0.0)
 
 
 def magnify(
@@ -85,9 +83,8 @@ def magnify(
         raise ValueError("method 'gan' needs the magnify model")
     if m == 1.0:
         return image.copy()
-    if defocus_map_px is None:  # a given map is trusted as it is
-        floor = GAN_ESTIMATE_NOISE_FLOOR_PX if method == "gan" else ESTIMATE_NOISE_FLOOR_PX
-        defocus_map_px = estimated_defocus_map(image, floor)
+    if defocus_map_px is None:
+        defocus_map_px = estimated_defocus_map(image)  # a given map is trusted as it is
     check_map(defocus_map_px, "defocus_map_px", image.shape[:2])
     if method == "gan":
         assert model is not None
