@@ -115,6 +115,20 @@ def test_gan_keeps_in_focus_pixels_and_blurs_more_with_m(gan_model):
     assert _high_freq(out4[:, blurred]) < _high_freq(out2[:, blurred]) < 0.9 * _high_freq(image[:, blurred])
 
 
+def test_gan_change_fades_in_just_above_the_in_focus_radius(gan_model):
+    from defocus_cli.pipelines.magnify_gan import FEATHER_PX
+
+    image = _soft_photo()
+    coc = np.zeros((64, 96), np.float32)
+    coc[:, 32:] = 4.0
+    full = magnify(image, 3.0, "gan", defocus_map_px=coc, model=gan_model)
+    coc[:, 32:40] = 0.5 + FEATHER_PX / 2  # halfway up the fade; the blur scale stays 4 px
+    half = magnify(image, 3.0, "gan", defocus_map_px=coc, model=gan_model)
+    np.testing.assert_allclose(half[:, 32:40] - image[:, 32:40], 0.5 * (full[:, 32:40] - image[:, 32:40]), atol=1e-6)
+    np.testing.assert_array_equal(half[:, 40:], full[:, 40:])
+    assert np.abs(full[:, 32:40] - image[:, 32:40]).max() > 0.01
+
+
 def test_gan_all_in_focus_returns_the_input_without_running(gan_model):
     image, _ = _photo()
     out = magnify(image, 3.0, "gan", defocus_map_px=np.zeros(image.shape[:2], np.float32), model=gan_model)
