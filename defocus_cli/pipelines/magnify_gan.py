@@ -11,7 +11,7 @@ looks like its training blur:
    noise floor (as for ``--method map``: a smaller floor lets the network change sharp
    pixels the estimator misreads, in-focus PSNR below 45 dB on held-out aperture stacks)
    or the user's ``--defocus-map``.
-2. Working scale ``f = blur / TRAINED_BLUR_PX`` (never below 1), bounded so the long side
+2. Working scale ``f = blur / WORKING_BLUR_PX`` (never below 1), bounded so the long side
    stays within [:data:`MIN_WORKING_PX`, :data:`MAX_WORKING_PX`]; with no blurred pixel at
    all there is nothing to magnify.
 3. The generator runs once on the whole working image (its instance normalization sees the
@@ -47,7 +47,7 @@ from defocus_cli.ops.lens import IN_FOCUS_RADIUS_PX
 #: Working-resolution blur (px) the photo's blur scale is brought to. The narrow training
 #: images' blurred pixels lie around 1-3 px; on held-out aperture stacks 2 px did as well as
 #: 1.5 px with estimated maps and better with true ones (fixed long sides did worse).
-TRAINED_BLUR_PX = 2.0
+WORKING_BLUR_PX = 2.0
 #: Quantile of the blurred pixels' radius taken as the photo's blur scale.
 BLUR_QUANTILE = 0.9
 #: Bounds of the working long side: below the minimum the network lacks context (its
@@ -85,10 +85,10 @@ def blur_scale_px(defocus_map_px: np.ndarray) -> float:
 
 
 def working_scale(height: int, width: int, blur_px: float) -> float:
-    """Shrink factor f >= 1 that brings ``blur_px`` to :data:`TRAINED_BLUR_PX`, with the long
+    """Shrink factor f >= 1 that brings ``blur_px`` to :data:`WORKING_BLUR_PX`, with the long
     side / f kept within [MIN_WORKING_PX, MAX_WORKING_PX] (never upscaled)."""
     long_side = max(height, width)
-    scale = max(1.0, blur_px / TRAINED_BLUR_PX)
+    scale = max(1.0, blur_px / WORKING_BLUR_PX)
     scale = min(scale, max(1.0, long_side / MIN_WORKING_PX))
     return max(scale, long_side / MAX_WORKING_PX, 1.0)
 

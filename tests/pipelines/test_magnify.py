@@ -143,7 +143,7 @@ def test_gan_feeds_focus_measure_and_m_at_the_working_resolution(gan_model, monk
     monkeypatch.setattr(magnify_gan, "MIN_WORKING_PX", 32)
     image = _soft_photo(240, 320, seed=1, grain_px=8)  # detail the working resolution can see
     coc = np.zeros((240, 320), np.float32)
-    coc[:, 160:] = 4.0 * magnify_gan.TRAINED_BLUR_PX  # blur scale 4x the trained one
+    coc[:, 160:] = 4.0 * magnify_gan.WORKING_BLUR_PX  # blur scale 4x the working one
     info: dict = {}
     out = magnify(image, 4.0, "gan", defocus_map_px=coc, model=gan_model, info=info)
     (feed,) = gan_model.feeds
@@ -162,12 +162,12 @@ def test_working_scale_rules(monkeypatch):
 
     monkeypatch.setattr(gan, "MIN_WORKING_PX", 100)
     monkeypatch.setattr(gan, "MAX_WORKING_PX", 1000)
-    trained = gan.TRAINED_BLUR_PX
-    assert gan.working_scale(400, 800, 0.5 * trained) == 1.0  # never upscaled
-    assert gan.working_scale(400, 800, 4 * trained) == pytest.approx(4.0)
-    assert gan.working_scale(400, 800, 50 * trained) == pytest.approx(8.0)  # long side kept >= 100
-    assert gan.working_scale(4000, 6000, trained) == pytest.approx(6.0)  # long side kept <= 1000
-    assert gan.working_scale(40, 60, 10 * trained) == 1.0  # already below the minimum
+    target = gan.WORKING_BLUR_PX
+    assert gan.working_scale(400, 800, 0.5 * target) == 1.0  # never upscaled
+    assert gan.working_scale(400, 800, 4 * target) == pytest.approx(4.0)
+    assert gan.working_scale(400, 800, 50 * target) == pytest.approx(8.0)  # long side kept >= 100
+    assert gan.working_scale(4000, 6000, target) == pytest.approx(6.0)  # long side kept <= 1000
+    assert gan.working_scale(40, 60, 10 * target) == 1.0  # already below the minimum
 
 
 def test_blur_scale_ignores_in_focus_pixels():
