@@ -19,13 +19,13 @@ import difflib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from defocus_cli.errors import UsageError, WeightsError
+from defocus_cli.io.atomic import atomic_write_bytes
 
 #: Tasks a checkpoint can serve. Each names the subcommand (or pipeline stage) that runs it.
 TASKS: tuple[str, ...] = (
@@ -302,15 +302,7 @@ def add_manifest_entry(spec: ModelSpec, path: Path | str | None = None) -> Path:
     specs = {s.name: s for s in read_manifest(target)}
     specs[spec.name] = spec
     text = json.dumps([spec_to_dict(specs[n]) for n in sorted(specs)], indent=2) + "\n"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(target, text.encode("utf-8"))  # readable by all, like any shipped file
     _REGISTRY.pop(target, None)  # the next get_registry() sees the new entry
     return target
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from defocus_cli.errors import UsageError, WeightsError
+from defocus_cli.errors import DefocusError, UsageError, WeightsError
 from defocus_cli.ops import metrics
 from defocus_cli.training.datasets import sample_rng
 
@@ -197,7 +197,7 @@ class Predictor:
             out = session.run(None, feed)[0]
             return out[0, :, : size[0], : size[1]].transpose(1, 2, 0)
 
-        return cls(run, names, f"{path.name} (onnxruntime)", metadata)
+        return cls(run, names, f"{path.name} (onnxruntime)", {**metadata, "path": str(path)})
 
     @classmethod
     def from_run(cls, run: Path) -> Predictor:
@@ -301,6 +301,79 @@ def magnify_table(model: Predictor, data: EvalData) -> list[Table]:
         row: list[Any] = [name]
         for split in splits:
             row += list(per_split[split])
+        table.rows.append(row)
+    return [table, *magnify_pipeline_tables(model, data)]
+
+
+def in_focus_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (dB, capped) over the pixels of ``mask`` only (8-bit values, as the tables)."""
+    if not mask.any():
+        return float("nan")
+    a = np.round(np.clip(pred, 0, 1) * 255)[mask]
+    b = np.round(np.clip(target, 0, 1) * 255)[mask]
+    mse = float(np.mean((a - b) ** 2))
+    return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10 * np.log10(255.0**2 / mse))
+
+
+def _pipeline_methods(model: Predictor) -> dict[str, Callable[[np.ndarray, float], np.ndarray]]:
+    """The shipped ``magnify`` pipelines: the gan with this model (when it is an .onnx file) and
+    the map method on the classical and, when one is installed, the learned defocus map."""
+    from defocus_cli.cli.model_options import open_model
+    from defocus_cli.pipelines.defocus_map import defocus_map
+    from defocus_cli.pipelines.magnify import magnify
+
+    methods: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {}
+    path = model.metadata.get("path")
+    if path:
+        gan = open_model("magnify", str(path), device="cpu")
+        methods["magnify --method gan"] = lambda x, m: magnify(x, m, "gan", model=gan)
+    methods["magnify --method map (classical map)"] = lambda x, m: magnify(x, m, "map", grain=False)
+    try:
+        estimator = open_model("defocus-map", None, device="cpu", offline=True)
+    except DefocusError:
+        return methods
+
+    def learned_map(x: np.ndarray, m: float) -> np.ndarray:
+        return magnify(x, m, "map", defocus_map_px=defocus_map(x, "learned", model=estimator), grain=False)
+
+    methods[f"magnify --method map ({estimator.spec.name} map)"] = learned_map
+    return methods
+
+
+def magnify_pipeline_tables(model: Predictor, data: EvalData) -> list[Table]:
+    """Per magnification on the test split: PSNR/SSIM and the PSNR of in-focus pixels for the
+    identity, the bare network and the pipelines."""
+    from defocus_cli.ops.focus import composite_focus_measure
+    from defocus_cli.ops.lens import IN_FOCUS_RADIUS_PX
+
+    methods: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+        "Identity (output = input)": lambda x, m: x,
+        "Network alone, whole image": lambda x, m: model(
+            {"image": x, "focus": composite_focus_measure(x), "m": np.float32(m)}),
+        **_pipeline_methods(model),
+    }
+    ms = (2.0, 3.0, 4.0)
+    scores = {name: {m: [] for m in ms} for name in methods}
+    for s in data.samples("test"):
+        m = float(s["m"])
+        if m not in ms or "coc_radius_px" not in s:
+            continue
+        # In focus: sharp at the wide aperture and out of reach of nearer blur, i.e. the
+        # pixels a magnification must leave alone.
+        unchanged = np.abs(s["wide"] - s["narrow"]).max(axis=2) < 0.5 / 255
+        sharp = (np.abs(s["coc_radius_px"]) * m < IN_FOCUS_RADIUS_PX) & unchanged
+        for name, fn in methods.items():
+            out = np.asarray(fn(s["narrow"], m), np.float32)
+            scores[name][m].append((*pair_metrics(out, s["wide"]), in_focus_psnr(out, s["wide"], sharp)))
+    columns = ["Method"] + [f"m={m:g} {c}" for m in ms for c in ("PSNR", "SSIM", "in-focus PSNR")]
+    table = Table("Magnification by m (test split) and in-focus pixels", columns,
+                  notes=["in-focus: pixels with CoC radius < 0.5 px at the wide aperture that no nearer blur reaches "
+                         "(identity = 100 dB, the cap); PSNR in dB"])
+    for name, per_m in scores.items():
+        row: list[Any] = [name]
+        for m in ms:
+            values = np.array(per_m[m], np.float64) if per_m[m] else np.full((1, 3), np.nan)
+            row += [float(np.nanmean(values[:, i])) for i in range(3)]
         table.rows.append(row)
     return [table]
 
