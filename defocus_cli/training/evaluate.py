@@ -367,8 +367,8 @@ def magnify_pipeline_tables(model: Predictor, data: EvalData) -> list[Table]:
             scores[name][m].append((*pair_metrics(out, s["wide"]), in_focus_psnr(out, s["wide"], sharp)))
     columns = ["Method"] + [f"m={m:g} {c}" for m in ms for c in ("PSNR", "SSIM", "in-focus PSNR")]
     table = Table("Magnification by m (test split) and in-focus pixels", columns,
-                  notes=["in-focus: pixels with CoC radius < 0.5 px at the wide aperture that no nearer blur reaches "
-                         "(identity = 100 dB, the cap); PSNR in dB"])
+                  notes=["in-focus: pixels with CoC radius < 0.5 px at the wide aperture that no nearer blur "
+                         "reaches; PSNR in dB"])
     for name, per_m in scores.items():
         row: list[Any] = [name]
         for m in ms:
