@@ -372,8 +372,11 @@ def magnify_pipeline_tables(model: Predictor, data: EvalData) -> list[Table]:
     for name, per_m in scores.items():
         row: list[Any] = [name]
         for m in ms:
-            values = np.array(per_m[m], np.float64) if per_m[m] else np.full((1, 3), np.nan)
-            row += [float(np.nanmean(values[:, i])) for i in range(3)]
+            if not per_m[m]:
+                row += [float("nan")] * 3
+                continue
+            values = np.array(per_m[m], np.float64)
+            row += [float(np.mean(values[:, 0])), float(np.mean(values[:, 1])), float(np.nanmean(values[:, 2]))]
         table.rows.append(row)
     return [table]
 

@@ -84,12 +84,18 @@ def test_eval_runs_the_onnx_file_through_onnxruntime(exported):
     from defocus_cli.training.evaluate import evaluate
 
     root, _, _, _ = exported
-    (table,) = evaluate("magnify", root / "weights" / "magnify-tiny.onnx", size=(32, 40), count=2)
+    table, per_m = evaluate("magnify", root / "weights" / "magnify-tiny.onnx", size=(32, 40), count=3)
     text = table.render()
     assert "Seed 000 Table 1" in text and "onnxruntime" in text and "Identity" in text
     assert table.columns[1:] == ["Train PSNR (dB)", "Train SSIM", "Test PSNR (dB)", "Test SSIM"]
     identity = table.rows[0]
     assert 10 < identity[3] <= 100 and 0 < identity[4] <= 1
+    # Per m: the bare network and the shipped pipelines, with the in-focus PSNR column.
+    methods = [row[0] for row in per_m.rows]
+    assert methods[:2] == ["Identity (output = input)", "Network alone, whole image"]
+    assert "magnify --method gan" in methods and "magnify --method map (classical map)" in methods
+    assert per_m.columns[1:4] == ["m=2 PSNR", "m=2 SSIM", "m=2 in-focus PSNR"]
+    assert all(10 < row[1] <= 100 for row in per_m.rows)
 
 
 def test_predictor_pads_to_the_stride_the_export_records(exported):
