@@ -152,3 +152,14 @@ def encoded_bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+@pytest.fixture
+def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty weights folder and no hub: jobs see no installed model (and a bug that reached
+    for the hub fails instead of downloading)."""
+    folder = tmp_path / "empty-weights"
+    folder.mkdir()
+    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(folder))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return folder

@@ -25,14 +25,6 @@ def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture
-def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "empty-weights"
-    folder.mkdir()
-    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(folder))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return folder
-
 
 def test_writes_the_networks_result_and_reports_model_and_provider(tmp_path: Path, weights: Path) -> None:
     pixels = write_photo(tmp_path / "p.png", size=(40, 32))[..., :3]

@@ -34,14 +34,6 @@ def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture
-def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "empty-weights"
-    folder.mkdir()
-    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(folder))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a bug that reached for the hub fails, not downloads
-    return folder
-
 
 def _photo(tmp_path: Path, name: str = "p.png", size: tuple[int, int] = (53, 37)) -> tuple[Path, np.ndarray]:
     path = tmp_path / name

@@ -81,14 +81,6 @@ def gan_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture
-def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "empty-weights"
-    folder.mkdir()
-    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(folder))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return folder
-
 
 def _half_blurred_map(tmp_path: Path, height: int, width: int) -> Path:
     coc = np.zeros((height, width), np.float32)
