@@ -70,7 +70,7 @@ def run_case(args: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[12, 24], choices=sorted(SIZES_MP))
-    parser.add_argument("--radii", type=float, nargs="+", default=[1.0, 2.0, 4.0], help="% of the long side")
+    parser.add_argument("--radii", type=float, nargs="+", default=[1.0, 2.0, 4.0], help="%% of the long side")
     parser.add_argument("--keep", type=Path, default=None, help="keep inputs and outputs in this folder")
     options = parser.parse_args()
     folder = options.keep or Path(tempfile.mkdtemp(prefix="defocus-bench-"))
