@@ -450,7 +450,8 @@ def encode_image(image: LoadedImage, format: str, quality: int = 95, strip_metad
         notes.append(f"alpha channel dropped: {format.upper()} has none")
         alpha = None
 
-    rgb = np.clip(np.nan_to_num(image.rgb, nan=0.0), 0, 1)
+    rgb = np.clip(image.rgb, 0, 1)  # a new array: NaNs are cleared in place below
+    np.nan_to_num(rgb, copy=False, nan=0.0)
     icc = None if strip_metadata else image.icc
     exif = None if strip_metadata else image.exif
     if exif and format == "jpeg" and len(exif) > _JPEG_MAX_EXIF:

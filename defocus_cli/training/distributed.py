@@ -51,6 +51,13 @@ def init(device: str) -> torch.device:
     return torch.device(device)
 
 
+def wait_for_all() -> None:
+    """Block until every rank gets here (no-op when not distributed). Called before shutdown
+    so no rank tears down the process group while rank 0 still validates and checkpoints."""
+    if is_distributed():
+        dist.barrier()
+
+
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -302,6 +302,7 @@ def train(
             ckpt_every = int(train_cfg["ckpt_every"])
             if main and ((ckpt_every and step % ckpt_every == 0) or step == end):
                 _save_checkpoint(run, system, step, now, int(train_cfg["keep_checkpoints"]))
+        dist.wait_for_all()
     except KeyboardInterrupt:
         if main and step > start_step:
             _save_checkpoint(run, system, step, elapsed + time.perf_counter() - session_start,
