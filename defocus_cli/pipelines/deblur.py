@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from defocus_cli.models import preprocess, tiling
-from defocus_cli.models.registry import ModelSpec
+from defocus_cli.models.network import Network
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.focus import sml
 from defocus_cli.pipelines import scale_match
@@ -42,15 +41,6 @@ OVERLAP_PX = 64
 #: The RefocusGAN generators halve twice: sides must be multiples of 4.
 GENERATOR_STRIDE = 4
 IMAGE_INPUT, SML_INPUT = "image", "sml"
-
-
-class Network(Protocol):
-    """What the pipelines need from a loaded model (``cli.model_options.LoadedModel``)."""
-
-    @property
-    def spec(self) -> ModelSpec: ...
-
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 @dataclass

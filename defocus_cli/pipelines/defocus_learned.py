@@ -40,12 +40,13 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
 
 from defocus_cli.models import preprocess, tiling
+from defocus_cli.models.network import Network
 from defocus_cli.models.registry import ModelSpec
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.defocus_classical import classical_defocus_map
@@ -66,15 +67,6 @@ DEFAULT_TRAINED_MAX_PX = 10.0
 #: Joint guided upsampling: window radius in working px, regularization in sRGB units squared.
 GUIDED_RADIUS_WORKING_PX = 2
 GUIDED_EPS = 1e-3
-
-
-class Network(Protocol):
-    """What the pipeline needs from a loaded model (``cli.model_options.LoadedModel``)."""
-
-    @property
-    def spec(self) -> ModelSpec: ...
-
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 def target_radius_px(spec: ModelSpec) -> float:

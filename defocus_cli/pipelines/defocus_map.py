@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from defocus_cli.models.network import Network
 from defocus_cli.ops.checks import check_image, check_map
 from defocus_cli.ops.defocus_classical import classical_defocus_map
-from defocus_cli.pipelines.defocus_learned import Network, learned_defocus_map
+from defocus_cli.pipelines.defocus_learned import learned_defocus_map
 
 METHODS = ("learned", "classical")
 

@@ -22,12 +22,11 @@ Example::
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import cv2
 import numpy as np
 
 from defocus_cli.models import preprocess, tiling
+from defocus_cli.models.network import Network
 from defocus_cli.models.registry import ModelSpec
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.guided import guided_upsample
@@ -43,15 +42,6 @@ GUIDED_RADIUS_WORKING_PX = 2
 GUIDED_EPS = 1e-3
 #: ``spec.extra['units']`` prefix of graphs that normalize their output themselves.
 NORMALIZED_UNITS = "normalized inverse depth"
-
-
-class Network(Protocol):
-    """What the pipelines need from a loaded model (``cli.model_options.LoadedModel``)."""
-
-    @property
-    def spec(self) -> ModelSpec: ...
-
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 def working_size(height: int, width: int, long_side_px: int) -> tuple[int, int]:

@@ -22,10 +22,10 @@ import cv2
 import numpy as np
 
 from defocus_cli.models import preprocess, tiling
+from defocus_cli.models.network import Network
 from defocus_cli.ops.checks import check_image, check_map
 from defocus_cli.ops.grain import add_grain, estimate_noise_sigma
 from defocus_cli.ops.lens import signed_coc_radius
-from defocus_cli.pipelines.depth import Network
 
 #: K_max when the model's spec does not record it (the DeepLens training default).
 DEFAULT_MAX_BLUR_RADIUS_PX = 10.0

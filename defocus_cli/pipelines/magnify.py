@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from defocus_cli.models.network import Network
 from defocus_cli.ops.bokeh import DISC, Bokeh
 from defocus_cli.ops.checks import check_image, check_map
 from defocus_cli.ops.defocus_classical import classical_defocus_map
 from defocus_cli.ops.lens import IN_FOCUS_RADIUS_PX
 from defocus_cli.ops.render import DEFAULT_HIGHLIGHTS
 from defocus_cli.pipelines._render import render_srgb
-from defocus_cli.pipelines.magnify_gan import Network, magnify_gan
+from defocus_cli.pipelines.magnify_gan import magnify_gan
 
 MIN_MAGNIFICATION = 1.0
 MAX_MAGNIFICATION = 4.0

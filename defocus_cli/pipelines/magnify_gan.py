@@ -32,13 +32,13 @@ Example::
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
 
 from defocus_cli.models import preprocess, tiling
-from defocus_cli.models.registry import ModelSpec
+from defocus_cli.models.network import Network
 from defocus_cli.ops.checks import check_image, check_map
 from defocus_cli.ops.focus import composite_focus_measure
 from defocus_cli.ops.guided import guided_upsample
@@ -67,15 +67,6 @@ GUIDED_EPS = 1e-4
 #: about 0.15 dB of overall PSNR, and it leaves no seam where the mask ends.
 FEATHER_PX = 1.0
 INPUT_NAMES = ("image", "focus", "m")
-
-
-class Network(Protocol):
-    """What the pipeline needs from a loaded model (``cli.model_options.LoadedModel``)."""
-
-    @property
-    def spec(self) -> ModelSpec: ...
-
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
 def blur_scale_px(defocus_map_px: np.ndarray) -> float:

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from defocus_cli.models.network import Network
 from defocus_cli.ops.checks import check_image
 from defocus_cli.pipelines import scale_match
 from defocus_cli.pipelines.deblur import (
     DEFAULT_MODE,
     TILE_PX,
-    Network,
     choose_scale,
     deblur_network,
     run_image_network,
