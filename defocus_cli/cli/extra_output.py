@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from defocus_cli.cli.jobs import check_destination
 from defocus_cli.cli.options import JobOptions
-from defocus_cli.errors import InputError, UsageError
+from defocus_cli.errors import UsageError
 from defocus_cli.io.atomic import atomic_write_bytes
 from defocus_cli.io.image import (
     ALPHA_FORMATS,
@@ -104,23 +105,9 @@ class ExtraOutput:
             target = output_path(item, self.spec, self.label, extension, folder=False)
         else:
             target = self.spec
-        path = Path(target)
-        key = os.path.abspath(path)
-        if source is not None and (key == os.path.abspath(source) or
-                                   path.exists() and source.exists() and os.path.samefile(path, source)):
-            raise InputError(f"{image.source}: {self.option} {target} is the input itself")
-        if key in self.written:
-            raise InputError(f"{image.source}: {self.option} {target} was already written for "
-                             f"{self.written[key]} in this batch; use {{stem}} or {{name}} to keep names apart")
-        if path.is_dir():
-            raise InputError(f"{image.source}: {self.option} {target} is a folder")
-        if path.exists():
-            if self.job.skip_existing:
-                return None
-            if not self.job.overwrite:
-                raise InputError(f"{image.source}: {target} exists; pass --overwrite to replace it "
-                                 "or --skip-existing to keep it")
-        return target
+        writable = check_destination(target, source, self.job, self.written, who=image.source, what=self.option,
+                                     apart_hint="use {stem} or {name} to keep names apart")
+        return target if writable else None
 
     def write(self, target: str | None, image: LoadedImage, pixels: np.ndarray) -> list[str]:
         """Encode ``pixels`` like ``image`` and write them to ``target`` atomically; returns

@@ -263,23 +263,9 @@ class _Batch:
         """Return False to skip; raise InputError when the output may not be written."""
         if destination == STDIN:
             return True
-        target = Path(destination)
-        key = os.path.abspath(target)
-        if item.path is not None and (key == os.path.abspath(item.path) or
-                                      target.exists() and item.path.exists() and os.path.samefile(target, item.path)):
-            raise InputError(f"{item.display}: output {destination} is the input itself; choose another -o")
-        if key in self.written:
-            raise InputError(f"{item.display}: output {destination} was already written for {self.written[key]} "
-                             "in this batch; use -o with {subdir} or {name} to keep names apart")
-        if target.is_dir():
-            raise InputError(f"{item.display}: output {destination} is a folder")
-        if target.exists():
-            if self.job.skip_existing:
-                return False
-            if not self.job.overwrite:
-                raise InputError(f"{item.display}: {destination} exists; pass --overwrite to replace it "
-                                 "or --skip-existing to keep it")
-        return True
+        return check_destination(destination, item.path, self.job, self.written, who=item.display, what="output",
+                                 itself_hint="; choose another -o",
+                                 apart_hint="use -o with {subdir} or {name} to keep names apart")
 
     def _write(self, destination: str, data: bytes, item: InputItem) -> None:
         if destination == STDIN:
@@ -373,3 +359,27 @@ class _Batch:
             failure = reporter.summary()
         if failure is not None:
             raise InputError(failure)  # main prints it as the last line and exits 1
+
+
+def check_destination(destination: str, source: Path | None, job: JobOptions, written: dict[str, str], *, who: str,
+                      what: str, itself_hint: str = "", apart_hint: str = "") -> bool:
+    """Whether ``destination`` may be written for the input ``source`` (shown as ``who``):
+    False to skip an existing file (``--skip-existing``); InputError when it is the input
+    itself, was already written in this batch (``written``: path -> input), is a folder, or
+    exists without ``--overwrite``. ``what`` names the output in messages."""
+    target = Path(destination)
+    key = os.path.abspath(target)
+    if source is not None and (key == os.path.abspath(source) or
+                               target.exists() and source.exists() and os.path.samefile(target, source)):
+        raise InputError(f"{who}: {what} {destination} is the input itself{itself_hint}")
+    if key in written:
+        raise InputError(f"{who}: {what} {destination} was already written for {written[key]} in this batch; "
+                         f"{apart_hint}")
+    if target.is_dir():
+        raise InputError(f"{who}: {what} {destination} is a folder")
+    if target.exists():
+        if job.skip_existing:
+            return False
+        if not job.overwrite:
+            raise InputError(f"{who}: {destination} exists; pass --overwrite to replace it or --skip-existing to keep it")
+    return True
