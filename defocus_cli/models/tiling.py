@@ -32,9 +32,11 @@ def _check_image(image: np.ndarray) -> None:
 
 
 def pad_to_stride(
-    image: np.ndarray, stride: int, mode: str = "reflect"
+    image: np.ndarray, stride: int, mode: str = "reflect", *, min_strides: int = 1
 ) -> tuple[np.ndarray, tuple[int, int]]:
-    """Pad the bottom/right of an HxW[xC] image so both sides are multiples of ``stride``.
+    """Pad the bottom/right of an HxW[xC] image so both sides are multiples of ``stride`` and
+    at least ``min_strides`` strides long (exported graphs declare sides ``stride * k`` with
+    ``k >= 2``, so network inputs use ``min_strides=2``).
 
     Reflection (no edge repeat) keeps image statistics natural for the network; numpy repeats
     the reflection when the pad exceeds the side. Returns the padded image and the original
@@ -45,13 +47,22 @@ def pad_to_stride(
         raise ValueError(f"stride must be >= 1, got {stride}")
     height, width = image.shape[:2]
     pad_h, pad_w = (-height) % stride, (-width) % stride
-    if pad_h == 0 and pad_w == 0:
-        return image, (height, width)
-    # A 1-pixel side has nothing to reflect; repeat its edge instead.
-    if mode == "reflect" and min(height, width) < 2:
-        mode = "edge"
-    widths = [(0, pad_h), (0, pad_w)] + [(0, 0)] * (image.ndim - 2)
-    return np.pad(image, widths, mode=mode), (height, width)
+    padded = image
+    if pad_h or pad_w:
+        # A 1-pixel side has nothing to reflect; repeat its edge instead.
+        if mode == "reflect" and min(height, width) < 2:
+            mode = "edge"
+        widths = [(0, pad_h), (0, pad_w)] + [(0, 0)] * (image.ndim - 2)
+        padded = np.pad(image, widths, mode=mode)
+    return pad_to_min_side(padded, min_strides * stride), (height, width)
+
+
+def pad_to_min_side(image: np.ndarray, side: int) -> np.ndarray:
+    """Edge-extend the bottom/right of an HxW[xC] image so both sides are at least ``side``."""
+    grow_h, grow_w = max(0, side - image.shape[0]), max(0, side - image.shape[1])
+    if grow_h == 0 and grow_w == 0:
+        return image
+    return np.pad(image, [(0, grow_h), (0, grow_w)] + [(0, 0)] * (image.ndim - 2), mode="edge")
 
 
 def crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -84,9 +84,7 @@ def run_image_network(model: Network, image_srgb: np.ndarray, planes: dict[str, 
     stacked = np.concatenate(layers, axis=2)
     # Exported graphs declare sides of stride * k with k >= 2; tiny inputs are edge-padded.
     height, width = stacked.shape[:2]
-    minimum = 2 * stride
-    if min(height, width) < minimum:
-        stacked = np.pad(stacked, [(0, max(0, minimum - height)), (0, max(0, minimum - width)), (0, 0)], mode="edge")
+    stacked = tiling.pad_to_min_side(stacked, 2 * stride)
     names = [IMAGE_INPUT, *planes]
     out_name = output_name(model)
 

@@ -100,11 +100,7 @@ def run_network(model: Network, image_srgb: np.ndarray) -> np.ndarray:
     spec = model.spec
     stride = math.lcm(max(1, spec.stride), DMENET_STRIDE)
     height, width = image_srgb.shape[:2]
-    padded, _ = tiling.pad_to_stride(preprocess.encode(image_srgb, spec.preprocessing), stride)
-    minimum = 2 * stride
-    if min(padded.shape[:2]) < minimum:
-        grow = [(0, max(0, minimum - padded.shape[0])), (0, max(0, minimum - padded.shape[1])), (0, 0)]
-        padded = np.pad(padded, grow, mode="edge")
+    padded, _ = tiling.pad_to_stride(preprocess.encode(image_srgb, spec.preprocessing), stride, min_strides=2)
     input_name = spec.inputs[0].name if spec.inputs else "image"
     outputs = model.run({input_name: preprocess.hwc_to_nchw(padded)})
     output_name = spec.outputs[0].name if spec.outputs else next(iter(outputs))

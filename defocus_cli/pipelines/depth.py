@@ -50,20 +50,6 @@ def working_size(height: int, width: int, long_side_px: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def pad_for_network(image: np.ndarray, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Reflect-pad the bottom/right to a multiple of ``stride``, at least two strides per side
-    (exported graphs declare sides of ``stride * k`` with ``k >= 2``). Returns the padded image
-    and the original ``(height, width)``."""
-    height, width = image.shape[:2]
-    target_h = max(2, -(-height // stride)) * stride
-    target_w = max(2, -(-width // stride)) * stride
-    padded, _ = tiling.pad_to_stride(image, stride)
-    if padded.shape[:2] != (target_h, target_w):
-        widths = [(0, target_h - padded.shape[0]), (0, target_w - padded.shape[1])] + [(0, 0)] * (image.ndim - 2)
-        padded = np.pad(padded, widths, mode="reflect" if min(padded.shape[:2]) > 1 else "edge")
-    return padded, (height, width)
-
-
 def normalize_depth(raw: np.ndarray, robust: bool) -> np.ndarray:
     """Map a relative inverse depth (larger = nearer) to [0, 1]: min-max, or between
     :data:`ROBUST_PERCENTILES` when ``robust``. A constant map becomes all 0.5."""
@@ -110,7 +96,7 @@ def predict_depth(image_srgb: np.ndarray, model: Network, *, working_px: int | N
     small = image_srgb
     if small_size != (height, width):
         small = cv2.resize(image_srgb, (small_size[1], small_size[0]), interpolation=cv2.INTER_AREA)
-    padded, size = pad_for_network(preprocess.encode(small, spec.preprocessing), spec.stride)
+    padded, size = tiling.pad_to_stride(preprocess.encode(small, spec.preprocessing), spec.stride, min_strides=2)
     input_name = spec.inputs[0].name if spec.inputs else "image"
     outputs = model.run({input_name: preprocess.hwc_to_nchw(padded)})
     output_name = spec.outputs[0].name if spec.outputs else next(iter(outputs))

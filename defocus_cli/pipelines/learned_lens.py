@@ -62,10 +62,8 @@ def _run_network(model: Network, image_srgb: np.ndarray, signed: np.ndarray) -> 
 
     stacked = np.concatenate([image_srgb, signed[..., None]], axis=2)
     # Pad to two strides per side at least: exported graphs declare sides of stride * k, k >= 2.
-    minimum = 2 * spec.stride
     height, width = stacked.shape[:2]
-    if min(height, width) < minimum:
-        stacked = np.pad(stacked, [(0, max(0, minimum - height)), (0, max(0, minimum - width)), (0, 0)], mode="edge")
+    stacked = tiling.pad_to_min_side(stacked, 2 * spec.stride)
     out = tiling.run_tiled(network, stacked, tile_px=TILE_PX, overlap_px=OVERLAP_PX, stride=spec.stride)
     return out[:height, :width]
 

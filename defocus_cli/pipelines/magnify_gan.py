@@ -91,12 +91,7 @@ def run_generator(model: Network, image_srgb: np.ndarray, m: float) -> np.ndarra
     spec = model.spec
     stride = math.lcm(max(1, spec.stride), GENERATOR_STRIDE)
     height, width = image_srgb.shape[:2]
-    padded, _ = tiling.pad_to_stride(image_srgb, stride)
-    # Sides of at least two strides (the exported graph's smallest), edge-extended.
-    minimum = 2 * stride
-    if min(padded.shape[:2]) < minimum:
-        grow = [(0, max(0, minimum - padded.shape[0])), (0, max(0, minimum - padded.shape[1])), (0, 0)]
-        padded = np.pad(padded, grow, mode="edge")
+    padded, _ = tiling.pad_to_stride(image_srgb, stride, min_strides=2)
     padded = np.ascontiguousarray(padded, np.float32)
     feed = {
         INPUT_NAMES[0]: preprocess.to_network(padded, spec.preprocessing),

@@ -11,7 +11,7 @@ from defocus_cli.errors import UsageError
 from defocus_cli.models.registry import ModelSpec, TensorSpec
 from defocus_cli.models.resolve import ResolvedModel
 from defocus_cli.models.session import create_session
-from defocus_cli.models.tiling import crop, pad_to_stride, run_tiled, tile_starts
+from defocus_cli.models.tiling import crop, pad_to_min_side, pad_to_stride, run_tiled, tile_starts
 from tests.models.tiny_models import conv_model
 
 
@@ -120,3 +120,12 @@ def test_channel_change_and_bad_arguments() -> None:
         run_tiled(lambda t: t, image, tile_px=32, overlap_px=20)
     with pytest.raises(ValueError, match="HxW"):
         run_tiled(lambda t: t, np.zeros((2, 3, 4, 5)), tile_px=32, overlap_px=8)
+
+
+def test_pad_to_stride_grows_tiny_images_to_the_minimum_strides():
+    image = np.arange(5 * 30, dtype=np.float32).reshape(5, 30)
+    padded, size = pad_to_stride(image, 8, min_strides=2)
+    assert padded.shape == (16, 32) and size == (5, 30)
+    np.testing.assert_array_equal(crop(padded, size), image)
+    np.testing.assert_array_equal(padded[15, :30], padded[7, :30])  # edge-extended below the stride pad
+    assert pad_to_min_side(image, 4) is image

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from defocus_cli.models import tiling
 from defocus_cli.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from defocus_cli.models.registry import DEPTH_ANYTHING_V2_SMALL, ModelSpec
 from defocus_cli.models.resolve import ResolvedModel
@@ -15,7 +16,6 @@ from defocus_cli.models.session import create_session
 from defocus_cli.pipelines.depth import (
     DEFAULT_WORKING_PX,
     normalize_depth,
-    pad_for_network,
     predict_depth,
     working_size,
 )
@@ -50,10 +50,10 @@ def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:
 def test_working_size_and_padding():
     assert working_size(1000, 700, 518) == (518, 363)
     assert working_size(300, 200, 518) == (300, 200)  # never upscaled
-    padded, size = pad_for_network(np.zeros((363, 518, 3), np.float32), 14)
+    padded, size = tiling.pad_to_stride(np.zeros((363, 518, 3), np.float32), 14, min_strides=2)
     assert padded.shape == (364, 518, 3) and size == (363, 518)
     # Two strides per side at least (exported graphs declare sides stride * k, k >= 2).
-    padded, _ = pad_for_network(np.zeros((5, 30), np.float32), 8)
+    padded, _ = tiling.pad_to_stride(np.zeros((5, 30), np.float32), 8, min_strides=2)
     assert padded.shape == (16, 32)
 
 
