@@ -9,18 +9,15 @@ never picked silently. ``--lens-model`` does the same for the ``lens-blur`` task
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from defocus_cli.cli.model_options import LoadedModel, open_model
-from defocus_cli.errors import UsageError, WeightsError
-from defocus_cli.models.registry import ModelSpec, get_registry, spec_from_dict
-from defocus_cli.models.resolve import ResolvedModel, sha256_file
-from defocus_cli.models.session import DEVICES, get_session
+from defocus_cli.errors import WeightsError
+from defocus_cli.models.registry import get_registry
+from defocus_cli.models.session import DEVICES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,23 +80,6 @@ def installed_model(task: str) -> str | None:
     return (marked or bundled)[0].name if bundled else None
 
 
-def _exported_spec(name: str, task: str) -> ModelSpec | None:
-    """The ModelSpec ``defocus export`` wrote beside an ``.onnx`` file (``<stem>.spec.json``):
-    a freshly exported DeepLens graph then runs with its own I/O names, stride and
-    ``max_blur_radius_px`` before it is installed."""
-    path = Path(name)
-    sidecar = path.with_suffix(".spec.json")
-    if path.suffix.lower() != ".onnx" or not path.is_file() or not sidecar.is_file():
-        return None
-    try:
-        spec = spec_from_dict(json.loads(sidecar.read_text(encoding="utf-8")))
-    except (ValueError, TypeError) as error:
-        raise WeightsError(f"{sidecar}: not a model spec ({error})") from None
-    if spec.task != task:
-        raise UsageError(f"{path.name} is a {spec.task!r} model (per {sidecar.name}), not {task!r}")
-    return spec
-
-
 def open_task_model(task: str, name: str | None, device: str, threads: int | None, offline: bool,
                     missing_hint: str) -> LoadedModel:
     """Open ``name`` (or the installed model) for ``task``; no installed model raises
@@ -107,13 +87,4 @@ def open_task_model(task: str, name: str | None, device: str, threads: int | Non
     name = name or installed_model(task)
     if name is None:
         raise WeightsError(missing_hint)
-    spec = _exported_spec(name, task)
-    if spec is None:
-        return open_model(task, model=name, device=device, threads=threads, offline=offline)
-    path = Path(name)
-    actual = sha256_file(path)
-    if spec.sha256 is not None and actual != spec.sha256:
-        raise WeightsError(f"{path.name} does not match {path.with_suffix('.spec.json').name} (sha256 "
-                           f"{actual[:12]}…, expected {spec.sha256[:12]}…); export it again")
-    resolved = ResolvedModel(path, spec, actual, "path", "sha256")
-    return LoadedModel(resolved, get_session(resolved, device=device, threads=threads))
+    return open_model(task, model=name, device=device, threads=threads, offline=offline)

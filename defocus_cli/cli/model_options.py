@@ -134,7 +134,7 @@ def open_model(
 
     ``progress`` shows a download bar on stderr; by default only when stderr is a terminal.
     """
-    key = (str(bundled_weights_dir()), task, model, device, threads, offline)
+    key = (str(bundled_weights_dir()), task, model, device, threads, offline, _file_signature(model))
     if key not in _OPENED:
         if progress is None:
             progress = sys.stderr.isatty()
@@ -143,5 +143,21 @@ def open_model(
     return _OPENED[key]
 
 
+def _file_signature(model: str | None) -> tuple[int, ...]:
+    """Size and mtime of a model given as a file and of its exported spec beside it, so an
+    in-process cache never serves a file that has since been replaced."""
+    if model is None:
+        return ()
+    path = Path(model).expanduser()
+    signature: list[int] = []
+    for candidate in (path, path.with_suffix(".spec.json")):
+        try:
+            info = candidate.stat()
+        except (OSError, ValueError):
+            continue
+        signature += [info.st_size, info.st_mtime_ns]
+    return tuple(signature)
+
+
 # A batch opens the same model for every input: resolve and hash the file once per process.
-_OPENED: dict[tuple[str, str, str | None, str, int | None, bool], LoadedModel] = {}
+_OPENED: dict[tuple[str, str, str | None, str, int | None, bool, tuple[int, ...]], LoadedModel] = {}

@@ -10,6 +10,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from defocus_cli.models.registry import (
     Registry,
     bundled_weights_dir,
     get_registry,
+    spec_from_dict,
 )
 
 HF_SCHEME = "hf://"
@@ -133,6 +135,21 @@ def _adhoc_spec(name: str, task: str, registry: Registry, **hub: str | None) -> 
         card=None,
         default=False,
     )
+
+
+def _exported_spec(path: Path, task: str) -> ModelSpec | None:
+    """The ModelSpec ``defocus export`` wrote beside an ``.onnx`` file (``<stem>.spec.json``),
+    so a fresh export runs with its own I/O names, stride and extras before it is installed."""
+    sidecar = path.with_suffix(".spec.json")
+    if path.suffix.lower() != ".onnx" or not sidecar.is_file():
+        return None
+    try:
+        spec = spec_from_dict(json.loads(sidecar.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as error:
+        raise WeightsError(f"{sidecar}: not a model spec ({error})") from None
+    if spec.task != task:
+        raise UsageError(f"{path.name} is a {spec.task!r} model (per {sidecar.name}), not {task!r}")
+    return spec
 
 
 def _discard_cached(path: Path) -> None:
@@ -296,6 +313,12 @@ def resolve_model(
         if not path.is_file():
             raise WeightsError(f"model file not found: {model}")
         sha = sha256_file(path)
+        exported = _exported_spec(path, task)
+        if exported is not None:
+            if exported.sha256 is not None and sha != exported.sha256:
+                raise WeightsError(f"{path.name} does not match {path.with_suffix('.spec.json').name} (sha256 "
+                                   f"{sha[:12]}…, expected {exported.sha256[:12]}…); export it again")
+            return ResolvedModel(path, exported, sha, "path", "sha256")
         spec = _adhoc_spec(path.stem, task, registry, file=path.name, sha256=sha)
         return ResolvedModel(path, spec, sha, "path", "none")
     registry.get(model)  # raises UsageError with close-match suggestions
