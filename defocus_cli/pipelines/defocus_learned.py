@@ -42,7 +42,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import cv2
 import numpy as np
 
 from defocus_cli.models import preprocess, tiling
@@ -51,6 +50,7 @@ from defocus_cli.models.registry import ModelSpec
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.defocus_classical import classical_defocus_map
 from defocus_cli.ops.guided import guided_upsample
+from defocus_cli.pipelines.scale_match import shrink
 
 #: B halves four times; exported graphs take sides of ``stride * k`` with k >= 2.
 DMENET_STRIDE = 16
@@ -89,12 +89,6 @@ def working_scale(long_side: int, blur_px: float, target_px: float) -> float:
     return max(scale, long_side / MAX_WORKING_PX, 1.0)
 
 
-def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if image.shape[:2] == size:
-        return image
-    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
 def run_network(model: Network, image_srgb: np.ndarray) -> np.ndarray:
     """B on an HxWx3 sRGB image in one pass: HxW float32 CoC radius in px of that image."""
     spec = model.spec
@@ -124,7 +118,7 @@ def learned_defocus_map(image_srgb: np.ndarray, model: Network, *, working_px: i
     height, width = image.shape[:2]
     long_side = max(height, width)
     copy_scale = max(1.0, long_side / MAX_WORKING_PX)
-    copy = _shrink(image, (max(1, round(height / copy_scale)), max(1, round(width / copy_scale))))
+    copy = shrink(image, (max(1, round(height / copy_scale)), max(1, round(width / copy_scale))))
     if working_px is not None:
         scale = max(1.0, long_side / working_px)
     else:
@@ -133,7 +127,7 @@ def learned_defocus_map(image_srgb: np.ndarray, model: Network, *, working_px: i
         if info is not None:
             info["blur_scale_px"] = round(blur_px, 2)
     size = (max(1, round(height / scale)), max(1, round(width / scale)))
-    small = _shrink(copy if size[0] <= copy.shape[0] and size[1] <= copy.shape[1] else image, size)
+    small = shrink(copy if size[0] <= copy.shape[0] and size[1] <= copy.shape[1] else image, size)
     if info is not None:
         info["working_size"] = f"{size[1]}x{size[0]}"
     # Radii are in px of the working image; the long side gives the exact factor back.

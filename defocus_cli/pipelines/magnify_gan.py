@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import cv2
 import numpy as np
 
 from defocus_cli.models import preprocess, tiling
@@ -43,6 +42,7 @@ from defocus_cli.ops.checks import check_image, check_map
 from defocus_cli.ops.focus import composite_focus_measure
 from defocus_cli.ops.guided import guided_upsample
 from defocus_cli.ops.lens import IN_FOCUS_RADIUS_PX
+from defocus_cli.pipelines.scale_match import shrink
 
 #: Working-resolution blur (px) the photo's blur scale is brought to. The narrow training
 #: images' blurred pixels lie around 1-3 px. On held-out aperture stacks 2 px beat 1.5 px;
@@ -139,7 +139,7 @@ def magnify_gan(image_srgb: np.ndarray, m: float, model: Network, defocus_map_px
     size = (max(1, round(height / scale)), max(1, round(width / scale)))
     if info is not None:
         info.update(blur_scale_px=round(blur_px, 2), working_size=f"{size[1]}x{size[0]}")
-    small = image if size == (height, width) else cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    small = shrink(image, size)
     residual = run_generator(model, small, m) - small
     out = upsample_residual(residual, image, scale)
     weight = np.clip((np.asarray(defocus_map_px, np.float32) - IN_FOCUS_RADIUS_PX) / np.float32(FEATHER_PX), 0.0, 1.0)
