@@ -25,7 +25,6 @@ def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-
 def test_writes_the_networks_result_and_reports_model_and_provider(tmp_path: Path, weights: Path) -> None:
     pixels = write_photo(tmp_path / "p.png", size=(40, 32))[..., :3]
     code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--json"])

@@ -25,7 +25,6 @@ def dmenet_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-
 def _noise_photo(path: Path, height: int = 40, width: int = 56, left: float = 0.5, right: float = 0.5) -> np.ndarray:
     """Sharp noise (so the learned method runs at full size) around ``left``/``right`` means;
     returns the stored pixels in [0, 1]."""

@@ -34,7 +34,6 @@ def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-
 def _photo(tmp_path: Path, name: str = "p.png", size: tuple[int, int] = (53, 37)) -> tuple[Path, np.ndarray]:
     path = tmp_path / name
     return path, write_photo(path, size=size)

@@ -81,7 +81,6 @@ def gan_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-
 def _half_blurred_map(tmp_path: Path, height: int, width: int) -> Path:
     coc = np.zeros((height, width), np.float32)
     coc[:, width // 2:] = 4.0
