@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 # CLI task name -> sampler key (the data engine's SAMPLERS)
-TASK_CHOICES = ("magnify", "aperture-stack", "refocus", "defocus-map", "deeplens", "syndof")
+TASK_CHOICES = ("magnify", "aperture-stack", "refocus", "defocus-map", "deeplens", "depth", "syndof")
 
 
 def _parse_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
@@ -31,8 +31,8 @@ def data() -> None:
 @data.command("synth")
 @click.option("--task", required=True, type=click.Choice(TASK_CHOICES),
               help="magnify: narrow/wide pair (continuous m); aperture-stack: m = 2,3,4; refocus: 10-slice "
-                   "focal stack; defocus-map: render + CoC radius; deeplens: 3-plane composite; syndof: "
-                   "Gaussian-layered defocus.")
+                   "focal stack; defocus-map: render + CoC radius; deeplens: 3-plane composite; depth: all-in-focus "
+                   "scene + depth + foreground mask; syndof: Gaussian-layered defocus.")
 @click.option("-n", "count", required=True, type=click.IntRange(min=1), help="Number of samples.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (created; must be empty unless --overwrite).")

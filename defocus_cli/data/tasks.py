@@ -17,6 +17,7 @@ syndof_sample          image, sharp, coc_radius_px (unsigned; DMENet's sigma = r
                        disparity, focus_disparity, blur_radius_px
 deeplens_sample        image (all in focus), depth, depth_corrupted, focus_depth,
                        blur_radius_px, target, segmentation
+depth_scene_sample     image (all in focus), depth, segmentation
 =====================  ======================================================================
 """
 
@@ -234,16 +235,9 @@ def corrupt_depth(rng: np.random.Generator, background: np.ndarray, planes: list
     return depth.astype(np.float32)
 
 
-def deeplens_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
-                    blur_radius_px: tuple[float, float] = (2.0, 10.0)) -> dict[str, np.ndarray]:
-    """A DeepLens-style 3-plane composite (seed 003 §4.2): background + middle + front object.
-
-    Background D is 0 or a smooth ramp b0 > b1 (horizontal or bottom-to-top); the objects sit at
-    constant f1 < f0 in front of it. ``target`` is the light-field render at a random focus and
-    aperture, ``depth_corrupted`` the depth with the foreground masks dilated or eroded.
-    """
-    rng = as_rng(seed_or_rng)
-    h, w = as_size(size)
+def _composite_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[Scene, np.ndarray, list[tuple[np.ndarray, float]]]:
+    """The 3-plane scene of :func:`deeplens_sample`: (scene, background D, [(mask, D)] of the objects)."""
+    h, w = size
     ones = np.ones((h, w), np.float32)
     if rng.random() < 0.4:
         bg_d = np.zeros((h, w), np.float32)
@@ -267,15 +261,66 @@ def deeplens_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
         color = textures.random_texture(rng, (h, w), photo_prob=0.8)
         layers.append(Layer(color, alpha, np.full((h, w), d, np.float32), "object"))
         planes.append((alpha, d))
-    scene = Scene(layers, (h, w))
+    return Scene(layers, (h, w)), bg_d, planes
+
+
+def _object_mask(planes: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    return np.clip(sum((a >= 0.5).astype(np.float32) for a, _ in planes), 0, 1).astype(np.float32)
+
+
+def deeplens_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
+                    blur_radius_px: tuple[float, float] = (2.0, 10.0)) -> dict[str, np.ndarray]:
+    """A DeepLens-style 3-plane composite (seed 003 §4.2): background + middle + front object.
+
+    Background D is 0 or a smooth ramp b0 > b1 (horizontal or bottom-to-top); the objects sit at
+    constant f1 < f0 in front of it. ``target`` is the light-field render at a random focus and
+    aperture, ``depth_corrupted`` the depth with the foreground masks dilated or eroded.
+    """
+    rng = as_rng(seed_or_rng)
+    h, w = as_size(size)
+    scene, bg_d, planes = _composite_scene(rng, (h, w))
+    f1, f0 = planes[0][1], planes[1][1]
     focus = float(rng.uniform(0.0, 1.0)) if rng.random() < 0.5 else float(rng.choice([f0, f1, float(bg_d.mean())]))
     k = float(rng.uniform(*blur_radius_px))
     out = render(scene, focus, k)
-    segmentation = np.clip(sum((a >= 0.5).astype(np.float32) for a, _ in planes), 0, 1).astype(np.float32)
     corrupted = corrupt_depth(rng, bg_d, planes, max(1, min(h, w) // 32))
     return {"image": out.all_in_focus, "depth": out.disparity, "depth_corrupted": corrupted,
             "focus_depth": _scalar(focus), "blur_radius_px": _scalar(k), "target": out.image,
-            "segmentation": segmentation}
+            "segmentation": _object_mask(planes)}
+
+
+#: Share of :func:`depth_scene_sample` items that are the paper's 3-plane composites; the
+#: rest are photographic scenes (sky, perspective ground, objects standing on it).
+DEPTH_COMPOSITE_SHARE = 0.25
+
+
+def depth_scene_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
+                       composite_share: float = DEPTH_COMPOSITE_SHARE) -> dict[str, np.ndarray]:
+    """An all-in-focus image with its depth and foreground mask, for the depth module (Eq. 1).
+
+    Most items are :func:`~defocus_cli.data.scene.random_scene` scenes, which carry the cues a
+    photograph has: a textured ground plane whose inverse depth grows towards the bottom row and
+    whose texture shrinks towards a hazy horizon, sky, photo-textured objects that stand on the
+    ground where it has their depth and whose size grows with nearness, and occlusion. The
+    others (``composite_share``) are the paper's 3-plane composites. ``segmentation`` marks the
+    nearest object (and anything in front of it). Half the items are mirrored left to right.
+    """
+    rng = as_rng(seed_or_rng)
+    h, w = as_size(size)
+    if rng.random() < composite_share:
+        scene, _, planes = _composite_scene(rng, (h, w))
+        out = render(scene, 0.0, 0.0)
+        segmentation = _object_mask(planes)
+    else:
+        scene = random_scene(rng, (h, w))
+        out = render(scene, 0.0, 0.0)
+        objects = [layer.constant_disparity for layer in scene.layers if layer.name == "object"]
+        d_near = max(d for d in objects if d is not None)
+        segmentation = (out.disparity >= d_near - 1e-3).astype(np.float32)
+    image, depth = out.all_in_focus, out.disparity
+    if rng.random() < 0.5:
+        image, depth, segmentation = (np.ascontiguousarray(a[:, ::-1]) for a in (image, depth, segmentation))
+    return {"image": image, "depth": depth, "segmentation": segmentation}
 
 
 # CLI task name -> sampler
@@ -286,4 +331,5 @@ SAMPLERS = {
     "defocus-map": defocus_map_sample,
     "syndof": syndof_sample,
     "deeplens": deeplens_sample,
+    "depth": depth_scene_sample,
 }

@@ -38,6 +38,10 @@ about 90 bytes per pixel in all.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -65,6 +69,9 @@ _FULL_RESOLUTION_MAX_RADIUS_PX = 2.5
 DEFAULT_TILE_PIXELS = 512 * 512
 _EPS = 1e-6
 _RESAMPLING_VARIANCE = 1.1
+#: Threads for the tile passes (one per core; ``DEFOCUS_RENDER_THREADS`` overrides).
+RENDER_THREADS = max(1, int(os.environ.get("DEFOCUS_RENDER_THREADS", "0") or 0) or (os.cpu_count() or 1))
+T = TypeVar("T")
 
 
 def layer_radii(max_abs_radius_px: float) -> list[float]:
@@ -343,7 +350,9 @@ def render_lens_blur(
         if any(factor > 1 for factor, _ in runs[name]):
             rest[name] = np.zeros((hc // 2, wc // 2, 5), np.float32)
     halo = fine_reach
-    for y0, y1, x0, x1, rows, cols in tiles(halo):
+
+    def split_tile(tile: tuple[int, int, int, int, np.ndarray, np.ndarray]) -> None:
+        y0, y1, x0, x1, rows, cols = tile
         block_coc = _gather(coc, rows, cols)
         index = _layer_coordinate(block_coc, knots, knot_index)
         block = _gather(image, rows, cols)
@@ -363,6 +372,8 @@ def render_lens_blur(
                 half = _down(remainder, 2)
                 rest[name][y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = half[halo // 2 : (halo + y1 - y0) // 2, halo // 2 : (halo + x1 - x0) // 2]
 
+    _for_each_tile(split_tile, list(tiles(halo)))
+
     # 2. The pyramid, over the whole frame at half resolution and below: every coarser run
     #    costs a quarter of the one before, whatever its radius.
     coarse: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -380,15 +391,17 @@ def render_lens_blur(
                 break
         del remainder
         coarse[name] = _combine_runs(composites, (hc // 2, wc // 2), front=name == "front")
-    del rest
+    rest.clear()  # the half-resolution remainders are no longer needed
 
     # 3. Full resolution, tile by tile: upsample the pyramid's result, stack it with the fine
     #    layers and the in-focus layer, fill what the background lacks behind the foreground.
     out = np.empty_like(image)
-    for y0, y1, x0, x1, _, _ in tiles(0):
+
+    def composite_tile(tile: tuple[int, int, int, int, np.ndarray, np.ndarray]) -> None:
+        y0, y1, x0, x1, _, _ = tile
         ye, xe = min(y1, h), min(x1, w)
         if ye <= y0 or xe <= x0:
-            continue
+            return
         index = _layer_coordinate(coc[y0:ye, x0:xe], knots, knot_index)
         side_c: dict[str, np.ndarray] = {}
         side_a: dict[str, np.ndarray] = {}
@@ -436,7 +449,23 @@ def render_lens_blur(
         out[y0:ye, x0:xe] = background
         if untouched is not None:
             untouched[y0:ye, x0:xe] = same
+
+    _for_each_tile(composite_tile, list(tiles(0)))
     return out
+
+
+def _for_each_tile(work: Callable[[T], None], items: list[T]) -> None:
+    """Run ``work`` on every tile, on :data:`RENDER_THREADS` threads. Tiles write disjoint
+    parts of the frame, and OpenCV and NumPy release the GIL on arrays this large, so the
+    threads really run side by side (NumPy's own work is single-threaded)."""
+    threads = min(RENDER_THREADS, len(items))
+    if threads <= 1:
+        for item in items:
+            work(item)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for future in [pool.submit(work, item) for item in items]:
+            future.result()
 
 
 def _gather(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

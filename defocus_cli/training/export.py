@@ -191,6 +191,8 @@ def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[s
         *[f"- output `{t.name}`: {t.layout}, {t.channels} channel(s)" for t in spec.outputs],
         f"- sRGB in [0, 1]; H and W padded to a multiple of {spec.stride}; opset {OPSET}; "
         f"torch vs onnxruntime max abs difference {parity:.2e}",
+        *([f"- working resolution: the pipelines run it with a long side of {spec.working_resolution} px"]
+          if spec.working_resolution else []),
         "",
         "## Training",
         "",
@@ -214,12 +216,16 @@ def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[s
 
 def export_run(run: str | Path, output: str | Path, *, name: str | None = None, manifest: str | Path | None = None,
                checkpoint: str | Path | None = None, description: str = "", default: bool = False,
-               licence: str = "MIT", sizes: tuple[tuple[int, int], ...] = CHECK_SIZES) -> ModelSpec:
+               licence: str = "MIT", sizes: tuple[tuple[int, int], ...] = CHECK_SIZES,
+               working_resolution: int | None = None) -> ModelSpec:
     """Export a run; returns its ModelSpec (also written as ``<output>.spec.json``).
 
     ``manifest``: a manifest file to add the spec to, ``"bundled"`` for the shipped
-    ``weights/manifest.json``, or ``None`` for none.
+    ``weights/manifest.json``, or ``None`` for none. ``working_resolution``: the long side (px)
+    the pipelines run the network at (``None``: the pipeline's own choice).
     """
+    if working_resolution is not None and working_resolution < 1:
+        raise UsageError(f"working resolution must be a positive number of pixels, got {working_resolution}")
     run, output = Path(run), Path(output)
     if output.suffix.lower() != ".onnx":
         raise UsageError(f"-o {output}: the output must be an .onnx file")
@@ -237,6 +243,7 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
         task=system.task, version=str(state.get("step")), file=file_name.replace(os.sep, "/"),
         sha256=sha256_file(output), inputs=contract.inputs, outputs=contract.outputs,
         preprocessing=contract.preprocessing, stride=system.stride, licence=licence,
+        working_resolution=working_resolution,
         card=card_path.name, default=default,
         description=description or f"{system.name} ({system.config.get('width')} width), trained {state.get('step')} steps",
         extra={**contract.extra, "system": system.name},

@@ -161,3 +161,23 @@ def test_samplers_are_deterministic_per_seed_and_index() -> None:
         first = next(iter(a))
         np.testing.assert_array_equal(a[first], b[first])
         assert not np.array_equal(a[first], c[first]), name
+
+
+def test_depth_scene_sample_contract() -> None:
+    out = tasks.depth_scene_sample(3, S)
+    _check(out)
+    assert set(out) == {"image", "depth", "segmentation"}
+    assert set(np.unique(out["segmentation"])) <= {0.0, 1.0}
+    fg = out["segmentation"] > 0
+    assert fg.any() and (~fg).any()
+    assert out["depth"][fg].min() >= np.median(out["depth"][~fg])  # the mask holds the nearest things
+
+
+def test_depth_scene_sample_mixes_photographic_scenes_and_composites() -> None:
+    scenes = [tasks.depth_scene_sample((5, i), 48, composite_share=0.0) for i in range(6)]
+    # photographic scenes: more than the composites' three depth planes (ground, sky, objects)
+    assert max(len(np.unique(s["depth"])) for s in scenes) > 10
+    composites = [tasks.depth_scene_sample((5, i), 48, composite_share=1.0) for i in range(6)]
+    for s in composites:
+        fg = s["segmentation"] > 0
+        assert s["depth"][fg].min() > s["depth"][~fg].max()

@@ -156,3 +156,20 @@ def test_untouched_map_marks_exactly_the_unchanged_pixels():
     assert not untouched[:, :30].any()  # blurred
     assert not untouched[50, 66]  # in focus, but the foreground spreads over it
     assert untouched[10, 60] and untouched[90, 50]
+
+
+def test_threaded_tiles_match_one_thread_exactly(monkeypatch):
+    from defocus_cli.ops import render
+
+    rng = np.random.default_rng(4)
+    img = rng.random((300, 260, 3)).astype(np.float32)
+    yy, xx = np.mgrid[0:300, 0:260]
+    coc = ((xx - 130) / 10.0 + np.where((yy - 150) ** 2 + (xx - 130) ** 2 < 60**2, 8.0, 0.0)).astype(np.float32)
+    outputs = []
+    for threads in (1, 3):
+        monkeypatch.setattr(render, "RENDER_THREADS", threads)
+        untouched = np.zeros(coc.shape, bool)
+        out = render_lens_blur(img, coc, tile_pixels=64 * 64, untouched=untouched)
+        outputs.append((out, untouched))
+    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
+    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])

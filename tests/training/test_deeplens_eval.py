@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from defocus_cli.training.eval_deeplens import (
+    aligned_abs_rel,
     depth_mae,
     ground_plane_prior,
+    naive_gather_blur,
+    rank_correlation,
+    real_photo_depth_table,
     signed_input,
     spline_fit,
 )
@@ -62,5 +66,47 @@ def test_lens_blur_tables_layout_and_identity_row(tmp_path) -> None:
     model = Predictor(passthrough, ["image", "signed_depth"], "passthrough", {"max_blur_radius_px": 10.0})
     t2, t3 = get_table("lens-blur")(model, EvalData(None, folder=tmp_path, count=0))
     assert [r[0] for r in t3.rows] == ["GT", "Corrupted"]
-    assert t2.rows[2][1:] == pytest.approx(t2.rows[0][1:])
-    assert t2.rows[1][1] > t2.rows[0][1]  # the classical renderer beats doing nothing
+    assert [r[0] for r in t2.rows][:3] == ["Identity (all-in-focus input)", "Naive per-pixel gather blur + GT depth",
+                                          "Classical layered renderer + GT depth"]
+    assert t2.rows[3][1:] == pytest.approx(t2.rows[0][1:])
+    assert t2.rows[2][1] > t2.rows[0][1]  # the classical renderer beats doing nothing
+    assert t2.rows[1][1] > t2.rows[0][1]  # and so does the naive gather, by less or more
+
+
+def test_rank_correlation_and_aligned_abs_rel_known_answers() -> None:
+    rng = np.random.default_rng(1)
+    gt = rng.uniform(5, 60, 500)
+    assert rank_correlation(np.log(gt), gt) == pytest.approx(1.0)  # any increasing map
+    assert rank_correlation(-gt, gt) == pytest.approx(-1.0)
+    assert abs(rank_correlation(rng.random(500), gt)) < 0.15
+    assert aligned_abs_rel(0.02 * gt - 0.3, gt) == pytest.approx(0.0, abs=1e-9)  # scale and shift removed
+    assert aligned_abs_rel(rng.random(500), gt) > 0.2
+
+
+def test_naive_gather_blur_keeps_focus_and_bleeds_into_the_background() -> None:
+    image = np.zeros((40, 40, 3), np.float32)
+    image[:, :20] = 1.0  # a bright subject on the left half
+    depth = np.zeros((40, 40), np.float32)
+    depth[:, :20] = 1.0
+    out = naive_gather_blur(image, depth, 1.0, 6.0)
+    np.testing.assert_array_equal(out[:, :20], image[:, :20])  # in focus: untouched
+    assert out[20, 20:23].min() > 0.1  # the sharp subject leaks into the blurred background
+
+
+def test_real_photo_depth_table_ranks_an_oracle_first() -> None:
+    import cv2
+    import skimage.data
+
+    disparity = skimage.data.stereo_motorcycle()[2]
+    filled = np.where(np.isfinite(disparity), disparity, 0.0).astype(np.float32)
+
+    def oracle(inputs):
+        h, w = inputs["image"].shape[:2]
+        return cv2.resize(filled, (w, h), interpolation=cv2.INTER_AREA)[..., None]
+
+    table = real_photo_depth_table(Predictor(oracle, ["image"], "oracle"))
+    ours = [row for row in table.rows if row[0].startswith("Ours")]
+    prior = table.rows[-1]
+    assert len(ours) >= 2 and prior[0].startswith("Classical")
+    assert min(row[1] for row in ours) > 0.85 > prior[1]
+    assert max(row[2] for row in ours) < prior[2]

@@ -108,3 +108,13 @@ def test_predictor_pads_to_the_stride_the_export_records(exported):
     out = predictor({"image": rng.random((37, 53, 3), np.float32), "focus": rng.random((37, 53, 1), np.float32),
                      "m": np.array([2.0], np.float32)})
     assert out.shape == (37, 53, 3)
+
+
+def test_export_records_a_working_resolution(exported, tmp_path):
+    _, run, _, _ = exported
+    spec = export_run(run, tmp_path / "m.onnx", name="magnify-small", working_resolution=256)
+    assert spec.working_resolution == 256
+    assert json.loads((tmp_path / "m.spec.json").read_text())["working_resolution"] == 256
+    assert "long side of 256 px" in (tmp_path / "m.md").read_text()
+    with pytest.raises(UsageError, match="working resolution"):
+        export_run(run, tmp_path / "n.onnx", working_resolution=0)

@@ -14,9 +14,11 @@ max_blur_radius_px`` the largest aperture (§3.2.2). The optimiser (the paper sa
 Without ``model.resnet50`` (``--resnet50 FILE``, a torchvision ResNet-50 state dict) the
 depth encoder starts from random weights (the documented substitute); ``notes`` record which.
 
-Data: ``defocus_cli.data.tasks.deeplens_sample`` on the fly (3-plane composites with depth,
-corrupted depth, segmentation and the light-field shallow-DoF target), or a folder of
-pre-generated ``.npz`` samples (``data.dir``). The depth system also reads a generic RGB-D
+Data: the depth module trains on ``defocus_cli.data.tasks.depth_scene_sample`` (photographic
+scenes with a ground plane, sky and objects standing on it, plus a ``data.composite_share``
+of the paper's 3-plane composites); the lens blur on ``deeplens_sample`` (3-plane composites
+with depth, corrupted depth, segmentation and the light-field shallow-DoF target). Both are
+generated on the fly, or read from a folder of pre-generated ``.npz`` samples (``data.dir``). The depth system also reads a generic RGB-D
 folder (``defocus_cli.data.readers.read_rgbd_folder``) as ``data.dir``, pairing each RGB-D
 crop with a composite for the segmentation term. Validation always uses the held-out
 synthetic split.
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from defocus_cli.data.tasks import DEPTH_COMPOSITE_SHARE
 from defocus_cli.errors import UsageError
 from defocus_cli.models.registry import TensorSpec
 from defocus_cli.training.datasets import (
@@ -144,18 +147,21 @@ def _cropper(keys: tuple[str, ...], crop: tuple[int, int]) -> Any:
     return transform
 
 
-def _sample_dataset(config: Config, split: str, keys: tuple[str, ...], sampler_kwargs: dict[str, Any]) -> torch.utils.data.Dataset:
-    """deeplens_sample items (only ``keys``) on the fly, or (train split) a folder of .npz samples."""
+def _sample_dataset(config: Config, split: str, keys: tuple[str, ...], sampler_kwargs: dict[str, Any],
+                    sampler: str = "deeplens") -> torch.utils.data.Dataset:
+    """Data-engine items of ``sampler`` (a key of ``data.tasks.SAMPLERS``; only ``keys`` are
+    kept) on the fly, or (train split) a folder of .npz samples."""
     data = config.get("data", {})
     crop = _crop_for(config, split)
     transform = _cropper(keys, crop)
     if data.get("dir") and split == "train":  # validation stays on the held-out synthetic split
         return NpzFolderDataset(data["dir"], keys, seed=int(data.get("seed", 0)), split=split, transform=transform)
-    from defocus_cli.data.tasks import deeplens_sample
+    from defocus_cli.data.tasks import SAMPLERS
 
+    make = SAMPLERS[sampler]
     length = UNBOUNDED if split == "train" else int(data.get("val_samples", 16))
     return SyntheticDataset(
-        lambda rng: deeplens_sample(rng, crop, **sampler_kwargs),
+        lambda rng: make(rng, crop, **sampler_kwargs),
         seed=int(data.get("seed", 0)), split=split, length=length, transform=transform,
     )
 
@@ -222,7 +228,7 @@ class DeepLensDepthSystem(TrainingSystem):
         _check_width(width, _DEPTH_WIDTHS)
         return {
             "model": _preset(DepthModelConfig, _DEPTH_WIDTHS[width]),
-            "data": {"crop": list(_CROPS[width]), "depth_kind": "disparity"},
+            "data": {"crop": list(_CROPS[width]), "depth_kind": "disparity", "composite_share": DEPTH_COMPOSITE_SHARE},
             "train": {"batch_size": 2 if width == "tiny" else 4, "lr": 1e-4, "betas": [0.9, 0.999]},
         }
 
@@ -304,7 +310,10 @@ class DeepLensDepthSystem(TrainingSystem):
             return RgbdWithSegmentation(
                 data["dir"], _crop_for(config, split), int(data.get("seed", 0)), split, UNBOUNDED, str(data.get("depth_kind", "disparity"))
             )
-        return _sample_dataset(config, split, ("image", "depth", "segmentation"), {})
+        share = float(data.get("composite_share", DEPTH_COMPOSITE_SHARE))
+        if not 0.0 <= share <= 1.0:
+            raise UsageError(f"data.composite_share must be in [0, 1], got {share}")
+        return _sample_dataset(config, split, ("image", "depth", "segmentation"), {"composite_share": share}, "depth")
 
 
 # --------------------------------------------------------------------------- lens blur
