@@ -21,15 +21,19 @@ from defocus_cli.cli.train import require_torch
 @click.option("--default", "make_default", is_flag=True, help="Mark it the default model of its task.")
 @click.option("--working-resolution", type=click.IntRange(min=16), metavar="PX",
               help="Long side the pipelines run the network at (recorded in its spec; default: the pipeline's).")
+@click.option("--working-blur", type=click.FloatRange(min=0.5), metavar="PX",
+              help="deblur/refocus: the photo blur (px, 95th percentile of the classical map) that --mode scaled "
+                   "brings a photo to for this network (default 5).")
 def export(run: Path, output: Path, name: str | None, manifest: str | None, checkpoint: Path | None,
-           description: str, make_default: bool, working_resolution: int | None) -> None:
+           description: str, make_default: bool, working_resolution: int | None, working_blur: float | None) -> None:
     """Export RUN's network to a single-file ONNX model with dynamic height and width, after
     checking torch against onnxruntime at two sizes."""
     require_torch()
     from defocus_cli.training.export import export_run
 
     spec = export_run(run, output, name=name, manifest=manifest, checkpoint=checkpoint, description=description,
-                      default=make_default, working_resolution=working_resolution)
+                      default=make_default, working_resolution=working_resolution,
+                      working_blur_radius_px=working_blur)
     where = f", added to {manifest}" if manifest else ""
     click.echo(f"{spec.name}: {output} (sha256 {spec.sha256[:12]}, max |torch - onnxruntime| "
                f"{spec.extra['parity_max_abs_diff']:.1e}){where}", err=True)

@@ -110,9 +110,18 @@ def deblur_network(model: Network, image_srgb: np.ndarray, *, tile_px: int = TIL
     return run_image_network(model, image_srgb, {SML_INPUT: sml(image_srgb)}, tile_px=tile_px)
 
 
-def choose_scale(image_srgb: np.ndarray, mode: str, scale: float | None) -> tuple[float, float | None]:
+def working_blur_radius_px(model: Network) -> float:
+    """The photo blur (px, 95th percentile of the classical map) that ``scaled`` mode brings a
+    photo to for this network: its spec's ``working_blur_radius_px`` (set at export from the
+    blur it was trained on), else :data:`~defocus_cli.pipelines.scale_match.TARGET_BLUR_RADIUS_PX`."""
+    value = model.spec.extra.get("working_blur_radius_px")
+    return float(value) if value else scale_match.TARGET_BLUR_RADIUS_PX
+
+
+def choose_scale(image_srgb: np.ndarray, mode: str, scale: float | None,
+                 target_px: float = scale_match.TARGET_BLUR_RADIUS_PX) -> tuple[float, float | None]:
     """(working scale, estimated blur radius or None) for ``mode``; ``scale`` overrides the
-    estimate in ``scaled`` mode."""
+    estimate in ``scaled`` mode; ``target_px`` is the blur the network works best at."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "tiles":
@@ -124,7 +133,7 @@ def choose_scale(image_srgb: np.ndarray, mode: str, scale: float | None) -> tupl
             raise ValueError(f"scale must be in (0, 1], got {scale}")
         return float(scale), None
     blur = scale_match.photo_blur_radius_px(image_srgb)
-    return scale_match.matching_scale(blur), blur
+    return scale_match.matching_scale(blur, target_px), blur
 
 
 def deblur(image_srgb: np.ndarray, model: Network, *, mode: str = DEFAULT_MODE, scale: float | None = None,
@@ -136,7 +145,7 @@ def deblur(image_srgb: np.ndarray, model: Network, *, mode: str = DEFAULT_MODE, 
     """
     check_image(image_srgb, "image_srgb", channels=(3,))
     image = np.asarray(image_srgb, np.float32)
-    working, blur = choose_scale(image, mode, scale)
+    working, blur = choose_scale(image, mode, scale, working_blur_radius_px(model))
     size = scale_match.working_size(*image.shape[:2], working)
     small = scale_match.shrink(image, size)
     radiance = deblur_network(model, small, tile_px=tile_px)

@@ -31,6 +31,7 @@ from defocus_cli.pipelines.deblur import (
     choose_scale,
     deblur_network,
     run_image_network,
+    working_blur_radius_px,
 )
 
 MAX_DELTA = 9
@@ -71,7 +72,8 @@ def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Ne
     if keep_radiance and deblur_model is None:
         raise ValueError("keep_radiance needs the deblur model (a two-stage refocus)")
     image = np.asarray(image_srgb, np.float32)
-    working, blur = choose_scale(image, mode, scale)
+    # One working scale for both stages: the one G2 was trained for.
+    working, blur = choose_scale(image, mode, scale, working_blur_radius_px(model))
     size = scale_match.working_size(*image.shape[:2], working)
     small = scale_match.shrink(image, size)
     radiance_small = None

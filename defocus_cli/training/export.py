@@ -217,13 +217,17 @@ def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[s
 def export_run(run: str | Path, output: str | Path, *, name: str | None = None, manifest: str | Path | None = None,
                checkpoint: str | Path | None = None, description: str = "", default: bool = False,
                licence: str = "MIT", sizes: tuple[tuple[int, int], ...] = CHECK_SIZES,
-               working_resolution: int | None = None) -> ModelSpec:
+               working_resolution: int | None = None, working_blur_radius_px: float | None = None) -> ModelSpec:
     """Export a run; returns its ModelSpec (also written as ``<output>.spec.json``).
 
     ``manifest``: a manifest file to add the spec to, ``"bundled"`` for the shipped
     ``weights/manifest.json``, or ``None`` for none. ``working_resolution``: the long side (px)
-    the pipelines run the network at (``None``: the pipeline's own choice).
+    the pipelines run the network at (``None``: the pipeline's own choice);
+    ``working_blur_radius_px``: the photo blur (px) the deblur/refocus pipelines' scaled mode
+    brings a photo to for this network (recorded in ``extra``).
     """
+    if working_blur_radius_px is not None and not working_blur_radius_px > 0:
+        raise UsageError(f"working blur must be a positive radius in pixels, got {working_blur_radius_px}")
     if working_resolution is not None and working_resolution < 1:
         raise UsageError(f"working resolution must be a positive number of pixels, got {working_resolution}")
     run, output = Path(run), Path(output)
@@ -246,7 +250,8 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
         working_resolution=working_resolution,
         card=card_path.name, default=default,
         description=description or f"{system.name} ({system.config.get('width')} width), trained {state.get('step')} steps",
-        extra={**contract.extra, "system": system.name},
+        extra={**contract.extra, "system": system.name,
+               **({"working_blur_radius_px": float(working_blur_radius_px)} if working_blur_radius_px else {})},
     )
     card_path.write_text(model_card(system, run, spec, state, parity), encoding="utf-8")
     output.with_suffix(".spec.json").write_text(json.dumps(spec_to_dict(spec), indent=2) + "\n", encoding="utf-8")

@@ -64,6 +64,18 @@ def test_scaled_mode_runs_where_the_blur_matches_training(g1) -> None:
     assert result.pixels.shape == blurred.shape
 
 
+def test_scaled_mode_follows_the_models_working_blur(g1, tmp_path) -> None:
+    from dataclasses import replace
+
+    spec = deblur_spec()
+    small_blur = load(tmp_path, deblur_standin, replace(spec, extra={**spec.extra, "working_blur_radius_px": 2.5}))
+    blurred = cv2.GaussianBlur(_texture(256, 320, seed=2), (0, 0), 8.0)
+    default = deblur(blurred, g1, mode="scaled")
+    trained_small = deblur(blurred, small_blur, mode="scaled")
+    assert trained_small.scale == pytest.approx(scale_match.matching_scale(trained_small.blur_radius_px, 2.5))
+    assert trained_small.scale == pytest.approx(default.scale * 2.5 / scale_match.TARGET_BLUR_RADIUS_PX)
+
+
 def test_scaled_mode_keeps_the_full_resolution_detail(g1) -> None:
     image = _texture(128, 128, seed=3)
     image[:, 64:] = cv2.GaussianBlur(image, (0, 0), 6.0)[:, 64:]
