@@ -88,12 +88,16 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 @click.option("--workers", type=click.IntRange(min=0), help="DataLoader worker processes.")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one config value.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--stop-after", type=click.IntRange(min=1), metavar="N",
+              help="End this session after N steps with a checkpoint (the schedule still spans --steps; "
+                   "continue with --resume).")
 def train(system: str, out: Path, config_file: Path | None, data_dir: Path | None, steps: int | None,
           device: str | None, width: str | None, vgg19: Path | None, resnet50: Path | None, workers: int | None,
-          sets: tuple[str, ...], resume: bool) -> None:
+          sets: tuple[str, ...], resume: bool, stop_after: int | None) -> None:
     """Train SYSTEM into the run folder --out (config, checkpoints, metrics.jsonl, visuals).
 
     Runs under torchrun unchanged: torchrun --nproc_per_node 2 -m defocus_cli train ...
+    Ctrl-C or SIGTERM (a scheduler's pre-emption) saves a checkpoint first.
     """
     require_torch()
     from defocus_cli.training.config import load_yaml
@@ -115,7 +119,7 @@ def train(system: str, out: Path, config_file: Path | None, data_dir: Path | Non
         cli_values["model"]["resnet50"] = str(resnet50)
     merge(overrides, {k: v for k, v in cli_values.items() if v})
     merge(overrides, parse_sets(sets))
-    result = run_training(system, out, overrides=overrides, width=width, resume=resume,
+    result = run_training(system, out, overrides=overrides, width=width, resume=resume, stop_after=stop_after,
                           echo=lambda message: click.echo(message, err=True))
     if result["rank"] != 0:
         return

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import os
 import platform
 import sys
@@ -171,6 +172,18 @@ def _save_checkpoint(run: Path, system: TrainingSystem, step: int, elapsed: floa
     return path
 
 
+def _interrupt_on_sigterm() -> Any:
+    """Make SIGTERM raise KeyboardInterrupt in the main thread (so the run checkpoints, as on
+    Ctrl-C); returns the previous handler, or None where handlers cannot be set."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        return None
+
+
 def train(
     system_name: str,
     out: str | Path,
@@ -186,7 +199,8 @@ def train(
 
     ``overrides`` is a dict of config sections (a YAML file merged with command-line values).
     With ``resume`` the saved config is used and only ``train.steps`` may be raised.
-    ``stop_after`` ends this session after that many steps, as if killed (tests).
+    ``stop_after`` ends this session after that many steps with a checkpoint, as if killed.
+    SIGTERM is handled like Ctrl-C: the main process saves a checkpoint and exits.
     ``progress``: a rich progress bar (default: only when stderr is a terminal).
     """
     run = Path(out)
@@ -268,6 +282,7 @@ def train(
     val_metrics: dict[str, float] = {}
     step = start_step
     session_start = time.perf_counter()
+    previous_sigterm = _interrupt_on_sigterm()
     try:
         system.train()
         for batch in loader:
@@ -310,6 +325,8 @@ def train(
             say(f"interrupted: checkpoint saved at step {step}; continue with --resume")
         raise
     finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
         if bar is not None:
             bar.stop()
         dist.shutdown()

@@ -65,3 +65,36 @@ def test_set_reads_exponent_numbers_as_floats():
 
     parsed = parse_sets(("train.lr=5e-4", "model.name=cpu", "train.steps=10"))
     assert parsed == {"train": {"lr": 5e-4, "steps": 10}, "model": {"name": "cpu"}}
+
+
+def test_stop_after_ends_the_session_with_a_checkpoint_and_resume_goes_on(tmp_path):
+    run = tmp_path / "run"
+    base = ("train", "deblur", "--out", str(run), "--width", "tiny", "--steps", "6", "--workers", "0",
+            "--set", "data.val_samples=1", "--set", "data.crop=[32, 32]", "--set", "train.val_every=0")
+    done = _run(*base, "--stop-after", "2")
+    assert done.returncode == 0, done.stderr
+    assert "deblur: 2 steps" in done.stderr and (run / "checkpoints" / "last.pt").is_file()
+    resumed = _run("train", "deblur", "--out", str(run), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "deblur: 6 steps" in resumed.stderr
+
+
+def test_sigterm_saves_a_checkpoint(tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "defocus_cli", "train", "deblur", "--out", str(run), "--width", "tiny",
+         "--steps", "100000", "--workers", "0", "--set", "data.val_samples=1", "--set", "data.crop=[32, 32]",
+         "--set", "train.log_every=1", "--set", "train.val_every=0", "--set", "train.ckpt_every=0"],
+        stderr=subprocess.PIPE, text=True)
+    metrics = run / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (metrics.is_file() and metrics.read_text().count("\n") >= 3):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "checkpoint saved" in err and "Traceback" not in err
+    assert (run / "checkpoints" / "last.pt").is_file()
