@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import os
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable
