@@ -2,16 +2,18 @@
 rendered at 1x, 2x and 4x the training scale.
 
     python benchmarks/deblur_modes.py [--model NAME|PATH] [--scenes 8] [--size 128] [--fixed 0.5 0.25]
+                                      [--train-blur 2 6]
 
 Each scene is one focal slice (random slice index) of the data engine's 10-slice stacks,
-rendered at ``4 * size`` px with blur radius K ~ U(16, 40) px, i.e. the training
-distribution (64 px crops, K ~ U(4, 10)) at four times the resolution; area-averaging gives
+rendered at ``4 * size`` px with blur radius K ~ U(4 lo, 4 hi) px, i.e. the training
+distribution (64 px crops, K ~ U(lo, hi) = ``--train-blur``, the shipped model's 2..6) at
+four times the resolution; area-averaging gives
 the same scene at 2x and 1x, with proportionally smaller blur. Each copy is deblurred in
 ``tiles`` and in ``scaled`` mode (working scale estimated from the photo) and scored against
 the all-in-focus render (PSNR/SSIM on 8-bit sRGB), next to the identity (the input itself)
 and ``scaled`` at each ``--fixed`` working scale: at 2x the ideal scale is about 1/2, at 4x
 about 1/4, so the fixed columns show whether the estimated scale (last column) lands where
-it should (``scale_match.TARGET_BLUR_RADIUS_PX`` sets it). Prints a Markdown table. Needs a
+it should (the model's ``working_blur_radius_px`` sets it). Prints a Markdown table. Needs a
 deblur model (installed, or ``--model``).
 """
 
@@ -32,13 +34,13 @@ from defocus_cli.pipelines.deblur import deblur
 FACTORS = (1, 2, 4)
 
 
-def scenes(count: int, size: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(slice, all-in-focus) pairs at ``4 * size`` px."""
+def scenes(count: int, size: int, seed: int, train_blur: tuple[float, float]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(slice, all-in-focus) pairs at ``4 * size`` px, blurred 4x as much as in training."""
     rng = np.random.default_rng(seed)
     pairs = []
     for _ in range(count):
         index = int(rng.integers(0, FOCAL_STACK_SLICES))
-        sample = focal_stack_sample(rng, 4 * size, blur_radius_px=(16.0, 40.0), slice_indices=(index,))
+        sample = focal_stack_sample(rng, 4 * size, blur_radius_px=(4 * train_blur[0], 4 * train_blur[1]), slice_indices=(index,))
         pairs.append((sample["slices"][0], sample["all_in_focus"]))
     return pairs
 
@@ -55,9 +57,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128, help="side of the 1x copy in px")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--fixed", type=float, nargs="*", default=[0.5, 0.25], help="fixed working scales to compare")
+    parser.add_argument("--train-blur", type=float, nargs=2, default=[2.0, 6.0], metavar=("LO", "HI"),
+                        help="the K range (px) the model was trained on")
     options = parser.parse_args()
     net = open_model("deblur", model=options.model, device="cpu")
-    pairs = scenes(options.scenes, options.size, options.seed)
+    pairs = scenes(options.scenes, options.size, options.seed, tuple(options.train_blur))
     scores: dict[tuple[int, str], list[tuple[float, float]]] = {}
     scales: dict[int, list[float]] = {}
     start = time.perf_counter()

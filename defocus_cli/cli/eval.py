@@ -35,15 +35,21 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int
 @click.option("--seed", default=0, show_default=True, type=int, help="Data seed.")
 @click.option("--deblur-model", type=click.Path(exists=True, path_type=Path),
               help="refocus: the deblur model that supplies the radiance (adds the full-pipeline row).")
+@click.option("--depth-model", type=click.Path(exists=True, path_type=Path),
+              help="lens-blur: a depth model whose prediction feeds the lens (adds Table 3's Pred row).")
 @click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON.")
 def eval_cmd(task: str, model: Path, data_dir: Path | None, samples: int, size: tuple[int, int], seed: int,
-             deblur_model: Path | None, as_json: bool) -> None:
+             deblur_model: Path | None, depth_model: Path | None, as_json: bool) -> None:
     """Print TASK's tables in the layout of its paper, next to the identity (and classical)
     baselines."""
     require_torch()
     from defocus_cli.training.evaluate import evaluate
 
-    extra = {"deblur": deblur_model} if deblur_model else None
+    if deblur_model and task != "refocus":
+        raise click.UsageError("--deblur-model is for eval refocus")
+    if depth_model and task != "lens-blur":
+        raise click.UsageError("--depth-model is for eval lens-blur")
+    extra = {"deblur": deblur_model, "depth": depth_model}
     tables = evaluate(task, model, data_dir=data_dir, size=size, count=samples, seed=seed, extra_models=extra)
     if as_json:
         click.echo(json.dumps([t.as_dict() for t in tables], indent=2))

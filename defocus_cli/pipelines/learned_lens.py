@@ -10,6 +10,8 @@ apertures scale the depth. A larger K is rendered at a working resolution shrunk
 :data:`MAX_WORKING_PX` on the long side, which bounds time and memory). The result is
 resized back, and the detail the shrinking removed is added back where the blur is smaller
 than ``f`` px (fully where in focus), so the subject keeps its full-resolution sharpness.
+Pixels in focus (CoC < 0.5 px) are the photo's own, fading into the network's render by
+1.5 px of CoC.
 
 Example::
 
@@ -25,7 +27,7 @@ from defocus_cli.models import preprocess, tiling
 from defocus_cli.models.network import Network
 from defocus_cli.ops.checks import check_image, check_map
 from defocus_cli.ops.grain import add_grain, estimate_noise_sigma
-from defocus_cli.ops.lens import signed_coc_radius
+from defocus_cli.ops.lens import IN_FOCUS_RADIUS_PX, signed_coc_radius
 
 #: K_max when the model's spec does not record it (the DeepLens training default).
 DEFAULT_MAX_BLUR_RADIUS_PX = 10.0
@@ -107,6 +109,11 @@ def learned_shallow_dof(
         lost = image - cv2.resize(small_image, (width, height), interpolation=cv2.INTER_LINEAR)
         keep = np.clip(1.0 - np.abs(coc) / np.float32(scale), 0.0, 1.0)
         out += lost * keep[..., None]
+    # In-focus pixels stay as they are (DESIGN.md), fading to the network's render over one
+    # more pixel of CoC: the small network softens sharp texture it should have passed through.
+    focus_keep = np.clip(np.float32(IN_FOCUS_RADIUS_PX + 1.0) - np.abs(coc), 0.0, 1.0)
+    out += (image - out) * focus_keep[..., None]
+    np.copyto(out, image, where=(focus_keep >= 1.0)[..., None])  # exactly, not to rounding
     if grain:
         out = add_grain(out, coc, estimate_noise_sigma(image))
     return np.clip(out, 0.0, 1.0).astype(np.float32)

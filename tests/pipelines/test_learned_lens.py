@@ -74,3 +74,19 @@ def test_shape_checks(lens: ModelSession):
         learned_shallow_dof(image, depth[:20], 0.5, 5.0, lens)
     with pytest.raises(ValueError):
         learned_shallow_dof(image, depth, 0.5, -1.0, lens)
+
+
+class _Flat:
+    """A 'lens' that returns mid-grey everywhere, in focus included."""
+
+    spec = lens_spec()
+
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"output": np.full_like(feed["image"], 0.5)}
+
+
+def test_in_focus_pixels_are_the_photos_own_whatever_the_network_does():
+    image, depth = _scene(40, 60)
+    out = learned_shallow_dof(image, depth, focus_depth=0.9, blur_radius_px=5.0, model=_Flat(), grain=False)
+    np.testing.assert_array_equal(out[12:28, 17:43], image[12:28, 17:43])  # CoC 0: untouched
+    np.testing.assert_allclose(out[2, 2], 0.5, atol=1e-6)  # CoC 4 px: the network's render
