@@ -99,6 +99,8 @@ def _stand_on(alpha: np.ndarray, row: float | None) -> np.ndarray:
     if rows.size == 0 or row >= h + 2:
         return alpha
     dy = int(round(row - rows[-1]))
+    if abs(dy) >= h:  # a move that would push the whole shape out of frame: leave it be
+        return alpha
     out = np.zeros_like(alpha)
     if dy >= 0:
         out[dy:] = alpha[: h - dy]
