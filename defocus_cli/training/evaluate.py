@@ -17,6 +17,7 @@ Registered here: ``magnify`` (seed 000 Table 1), ``deblur`` (seed 001 Table 1), 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
@@ -382,10 +383,13 @@ def magnify_pipeline_tables(model: Predictor, data: EvalData) -> list[Table]:
 
 
 # ---- seed 001 Table 1 ----------------------------------------------------------------------
-def focal_stack_eval_sample(rng: np.random.Generator, size: tuple[int, int], index: int) -> dict[str, np.ndarray]:
+def focal_stack_eval_sample(rng: np.random.Generator, size: tuple[int, int], index: int,
+                            blur_radius_px: tuple[float, float] = (4.0, 10.0)) -> dict[str, np.ndarray]:
+    """A held-out 10-slice focal stack with K ~ U(``blur_radius_px``), the data engine's default
+    unless the model records the range it was trained on."""
     from defocus_cli.data.tasks import focal_stack_sample
 
-    return focal_stack_sample(rng, size)
+    return focal_stack_sample(rng, size, blur_radius_px=blur_radius_px)
 
 
 def composite_all_in_focus(slices: np.ndarray) -> np.ndarray:
@@ -416,6 +420,7 @@ def deblur_table(model: Predictor, data: EvalData) -> list[Table]:
         [f"Ours: {model.description}", *_mean(scores["model"])],
         ["Composite Focus Measure (uses entire stack)", *_mean(scores["composite"])],
     ]
+    table.notes += _blur_note(model)
     return [table]
 
 
@@ -427,6 +432,7 @@ def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = N
     two_stage = "radiance" in model.input_names
     deltas = [int(d) for d in model.metadata.get("deltas", [-9, -5, 5, 9])]
     rows: dict[str, list[tuple[float, float]]] = {"identity": [], "gt": [], "g1": []}
+    by_delta: dict[tuple[str, int], list[float]] = {}
     for index, s in enumerate(data.samples("test")):
         slices, aif = np.asarray(s["slices"], np.float32), np.asarray(s["all_in_focus"], np.float32)
         rng = sample_rng(data.seed + 1, "test", index)
@@ -434,12 +440,15 @@ def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = N
             valid = [i for i in range(len(slices)) if 0 <= i + delta < len(slices)]
             i = valid[int(rng.integers(0, len(valid)))]
             image, target = slices[i], slices[i + delta]
-            rows["identity"].append(pair_metrics(image, target))
+            scored = {"identity": pair_metrics(image, target)}
             feed = {"image": image, "delta": np.float32(delta), "radiance": aif}
-            rows["gt"].append(pair_metrics(model(feed), target))
+            scored["gt"] = pair_metrics(model(feed), target)
             if two_stage and deblur is not None:
                 feed["radiance"] = np.clip(deblur({"image": image, "sml": sml(image)}), 0, 1)
-                rows["g1"].append(pair_metrics(model(feed), target))
+                scored["g1"] = pair_metrics(model(feed), target)
+            for key, value in scored.items():
+                rows[key].append(value)
+                by_delta.setdefault((key, delta), []).append(value[0])
     steps = "{" + ", ".join(f"{d:+d}" for d in deltas) + "}"
     kind = "Two-stage" if two_stage else "Single-stage"
     table = Table("Seed 001 Table 2 layout: refocusing", ["Experiment", "Type", "Refocus control steps", "PSNR", "SSIM"])
@@ -450,7 +459,19 @@ def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = N
         table.rows.append([f"With G^r from the deblur model: {deblur.description}", kind, steps, *_mean(rows["g1"])])
     elif two_stage:
         table.notes.append("pass --deblur-model to add the row that feeds G1's radiance (the full pipeline)")
-    return [table]
+    table.notes += _blur_note(model)
+    per_delta = Table("Refocusing PSNR (dB) by control step", ["Method", *(f"{d:+d}" for d in deltas)])
+    names = {"identity": "Identity", "gt": f"{kind}, {'ground-truth radiance' if two_stage else 'slice only'}",
+             "g1": f"{kind}, radiance from the deblur model"}
+    for key, name in names.items():
+        if rows[key]:
+            per_delta.rows.append([name, *(float(np.mean(by_delta[(key, d)])) for d in deltas)])
+    return [table, per_delta]
+
+
+def _blur_note(model: Predictor) -> list[str]:
+    blur = model.metadata.get("training_blur_radius_px")
+    return [f"held-out focal stacks with K ~ U({blur[0]:g}, {blur[1]:g}) px, the model's training blur"] if blur else []
 
 
 #: The default synthetic sampler of each task's evaluation data.
@@ -476,6 +497,11 @@ def evaluate(task: str, model: str | Path, *, data_dir: str | Path | None = None
     folder = Path(data_dir) if data_dir else None
     if folder is not None and not folder.is_dir():
         raise UsageError(f"--data {folder} is not a folder")
-    data = EvalData(EVAL_SAMPLERS.get(task), size=size, count=count, seed=seed, folder=folder)
+    sampler = EVAL_SAMPLERS.get(task)
+    trained_blur = predictor.metadata.get("training_blur_radius_px")
+    if sampler is focal_stack_eval_sample and trained_blur:
+        # Held-out stacks from the blur distribution the model was trained on.
+        sampler = functools.partial(focal_stack_eval_sample, blur_radius_px=tuple(float(v) for v in trained_blur))
+    data = EvalData(sampler, size=size, count=count, seed=seed, folder=folder)
     kwargs = {k: Predictor.load(v) for k, v in (extra_models or {}).items() if v}
     return builder(predictor, data, **kwargs)

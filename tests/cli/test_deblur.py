@@ -27,7 +27,7 @@ def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_writes_the_networks_result_and_reports_model_and_provider(tmp_path: Path, weights: Path) -> None:
     pixels = write_photo(tmp_path / "p.png", size=(40, 32))[..., :3]
-    code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--json"])
+    code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--json", "--mode", "tiles"])
     assert code == 0, err
     line = json.loads(out)
     assert line["model"] == "deblur-test" and len(line["model_sha256"]) == 64
@@ -76,7 +76,7 @@ def test_a_graph_with_other_inputs_is_exit_3(tmp_path: Path, no_weights: Path) -
 
 def test_scale_needs_scaled_mode(tmp_path: Path, weights: Path) -> None:
     write_photo(tmp_path / "p.png")
-    for args in (["--scale", "0.5"], ["--mode", "scaled", "--scale", "0"], ["--mode", "sharp"]):
+    for args in (["--mode", "tiles", "--scale", "0.5"], ["--mode", "scaled", "--scale", "0"], ["--mode", "sharp"]):
         code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), *args])
         assert code == 2 and out == b"" and "Traceback" not in err, args
     assert not (tmp_path / "p_deblur.png").exists()
@@ -88,3 +88,10 @@ def test_runs_without_torch(tmp_path: Path, weights: Path) -> None:
     done = run_subprocess(["deblur", "a.png", "--json"], cwd=tmp_path, extra_code=check)
     assert done.returncode == 0, done.stderr.decode()
     assert b"torch-free" in done.stderr
+
+
+def test_the_default_mode_is_scaled(tmp_path: Path, weights: Path) -> None:
+    write_photo(tmp_path / "p.png", size=(40, 32))
+    code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--json"])
+    assert code == 0, err
+    assert json.loads(out)["mode"] == "scaled"

@@ -53,7 +53,7 @@ def test_delta_is_required(tmp_path: Path, weights: Path) -> None:
 
 def test_two_stages_and_the_report(tmp_path: Path, weights: Path) -> None:
     _photo(tmp_path)
-    code, out, err = run_cli(["refocus", str(tmp_path / "p.png"), "-d", "9", "--json",
+    code, out, err = run_cli(["refocus", str(tmp_path / "p.png"), "-d", "9", "--json", "--mode", "tiles",
                               "--keep-radiance", str(tmp_path / "r.png")])
     assert code == 0, err
     line = json.loads(out)

@@ -157,9 +157,9 @@ _RUNNER = textwrap.dedent(
     from defocus_cli.cli.model_options import model_options, open_model
 
     @click.command()
-    @model_options("deblur")
+    @model_options("upsample")  # the one task with no shipped model, whose I/O a file would have to match
     def probe(model, device, threads, offline):
-        net = open_model("deblur", model=model, device=device, threads=threads, offline=offline)
+        net = open_model("upsample", model=model, device=device, threads=threads, offline=offline)
         click.echo(net.info()["provider"])
 
     sys.modules["probe_cmd"] = type(sys)("probe_cmd")

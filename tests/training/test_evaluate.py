@@ -66,10 +66,27 @@ def test_deblur_and_refocus_tables_follow_the_seed_layouts():
     (deblur,) = deblur_table(_oracle("deblur"), data)
     assert [r[0] for r in deblur.rows][0].startswith("Identity") and "entire stack" in deblur.rows[2][0]
     assert deblur.rows[0][1:] == deblur.rows[1][1:]  # a model that returns its input = identity row
-    (refocus,) = refocus_table(_oracle("refocus"), data)
+    refocus, per_delta = refocus_table(_oracle("refocus"), data)
     assert refocus.columns == ["Experiment", "Type", "Refocus control steps", "PSNR", "SSIM"]
     assert refocus.rows[1][1] == "Two-stage" and refocus.rows[1][2] == "{+8}"
     assert any("--deblur-model" in n for n in refocus.notes)
+    assert per_delta.columns == ["Method", "+8"] and per_delta.rows[0][1] == pytest.approx(refocus.rows[0][3])
+
+
+def test_focal_stack_evaluation_follows_the_models_training_blur(monkeypatch):
+    from defocus_cli.training import evaluate as evaluate_module
+
+    seen = {}
+
+    def table(model, data):
+        seen["stack"] = next(data.samples("test"))
+        return []
+
+    model = Predictor(lambda x: x["image"], ["image", "sml"], "m", {"training_blur_radius_px": [2.0, 3.0]})
+    monkeypatch.setattr(evaluate_module, "get_table", lambda task: table)
+    monkeypatch.setattr(evaluate_module.Predictor, "load", staticmethod(lambda path: model))
+    evaluate_module.evaluate("deblur", "m.onnx", size=(32, 32), count=1)
+    assert 2.0 <= float(seen["stack"]["blur_radius_px"]) <= 3.0
 
 
 def test_eval_data_folder(tmp_path):

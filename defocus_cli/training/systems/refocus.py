@@ -151,7 +151,8 @@ class DeblurSystem(WGANImageSystem):
             inputs=(TensorSpec("image", "NCHW", 3), TensorSpec("sml", "NCHW", 1)),
             outputs=(TensorSpec("output", "NCHW", 3),),
             example=lambda h, w: (torch.rand(1, 3, h, w), torch.rand(1, 1, h, w)),
-            extra={"focus_channel": "defocus_cli.ops.focus.sml" if self.model_config["focus_channel"] else None},
+            extra={"focus_channel": "defocus_cli.ops.focus.sml" if self.model_config["focus_channel"] else None,
+                   "training_blur_radius_px": _training_blur(self.config)},
         )
 
     @classmethod
@@ -247,7 +248,8 @@ class RefocusSystem(WGANImageSystem):
         return ExportContract(inputs=inputs, outputs=(TensorSpec("output", "NCHW", 3),), example=example,
                               extra={"stages": self.model_config["stages"], "deltas": list(self.model_config["deltas"]),
                                      "radiance_from": "deblur" if self.two_stage else None,
-                                     "focal_stack_slices": FOCAL_STACK_SLICES})
+                                     "focal_stack_slices": FOCAL_STACK_SLICES,
+                                     "training_blur_radius_px": _training_blur(self.config)})
 
     @classmethod
     def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
@@ -265,6 +267,12 @@ class RefocusSystem(WGANImageSystem):
                     "target": to_tensor(slices[1])}
 
         return _stack_dataset(config, split, pick, item)
+
+
+def _training_blur(config: Config) -> list[float]:
+    """The K range (px) of the focal stacks a run trains on, recorded so evaluation and the
+    pipelines can match it."""
+    return [float(v) for v in config.get("data", {}).get("blur_radius_px", _STACK_DATA["blur_radius_px"])]
 
 
 def _check_deltas(deltas: Any) -> list[int]:
