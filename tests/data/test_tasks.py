@@ -181,3 +181,12 @@ def test_depth_scene_sample_mixes_photographic_scenes_and_composites() -> None:
     for s in composites:
         fg = s["segmentation"] > 0
         assert s["depth"][fg].min() > s["depth"][~fg].max()
+
+
+def test_depth_close_ups_fill_the_frame_with_a_rounded_near_subject() -> None:
+    for i in range(4):
+        s = tasks.depth_scene_sample((9, i), 64, composite_share=0.0, closeup_share=1.0)
+        subject = s["segmentation"] > 0
+        assert subject.mean() > 0.15
+        assert s["depth"][subject].min() > s["depth"][~subject].max()
+        assert np.ptp(s["depth"][subject]) > 0.01  # rounded, not a flat card

@@ -113,3 +113,15 @@ def test_resnet50_file_initialises_the_encoder(tmp_path) -> None:
     system, _ = _system("deeplens-depth", model={"resnet50": str(path)})
     assert "--resnet50" in system.notes["encoder_init"]
     assert torch.equal(system.net.encoder.conv1.weight, source.conv1.weight)
+
+
+def test_depth_reads_npz_samples_in_subfolders(tmp_path) -> None:
+    from defocus_cli.data.tasks import depth_scene_sample
+
+    for part in ("scenes", "closeups"):
+        (tmp_path / part).mkdir()
+        sample = depth_scene_sample(np.random.default_rng(len(part)), 32)
+        np.savez(tmp_path / part / "000000.npz", **sample)
+    cfg = resolve_config("deeplens-depth", width="tiny", overrides={"data": {"dir": str(tmp_path), "crop": [32, 32]}})
+    ds = get_system("deeplens-depth").make_dataset(cfg, "train")
+    assert len(ds) == 2 and set(ds[0]) == {"image", "depth", "segmentation"}

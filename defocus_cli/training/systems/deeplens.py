@@ -306,7 +306,7 @@ class DeepLensDepthSystem(TrainingSystem):
         """``image``, ``depth``, ``segmentation`` from the composites; with ``data.dir`` an RGB-D
         folder (``image/`` + ``depth/``) supplies the depth, the composites the segmentation."""
         data = config.get("data", {})
-        if data.get("dir") and split == "train" and not any(Path(data["dir"]).glob("*.npz")):
+        if data.get("dir") and split == "train" and not any(Path(data["dir"]).rglob("*.npz")):
             return RgbdWithSegmentation(
                 data["dir"], _crop_for(config, split), int(data.get("seed", 0)), split, UNBOUNDED, str(data.get("depth_kind", "disparity"))
             )
