@@ -69,9 +69,17 @@ _FULL_RESOLUTION_MAX_RADIUS_PX = 2.5
 DEFAULT_TILE_PIXELS = 512 * 512
 _EPS = 1e-6
 _RESAMPLING_VARIANCE = 1.1
-#: Threads for the tile passes (one per core; ``DEFOCUS_RENDER_THREADS`` overrides).
-RENDER_THREADS = max(1, int(os.environ.get("DEFOCUS_RENDER_THREADS", "0") or 0) or (os.cpu_count() or 1))
 T = TypeVar("T")
+
+
+def _render_threads() -> int:
+    """One thread per core, or ``DEFOCUS_RENDER_THREADS`` when it is a positive integer."""
+    value = os.environ.get("DEFOCUS_RENDER_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else os.cpu_count() or 1
+
+
+#: Threads for the tile passes.
+RENDER_THREADS = _render_threads()
 
 
 def layer_radii(max_abs_radius_px: float) -> list[float]:

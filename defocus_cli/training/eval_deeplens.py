@@ -141,10 +141,11 @@ def _resized_prediction(model: Predictor, image: np.ndarray, long_side_px: int) 
     to the image's size (bilinear): what the depth pipeline does before guided upsampling."""
     import cv2
 
+    from defocus_cli.pipelines.depth import working_size
+
     h, w = image.shape[:2]
-    f = min(1.0, long_side_px / max(h, w))
-    size = (max(16, round(w * f)), max(16, round(h * f)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if size != (w, h) else image
+    small_h, small_w = working_size(h, w, long_side_px)
+    small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA) if (small_h, small_w) != (h, w) else image
     depth = predict_depth(model, small)
     return cv2.resize(depth, (w, h), interpolation=cv2.INTER_LINEAR) if depth.shape != (h, w) else depth
 

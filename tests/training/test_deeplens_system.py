@@ -125,3 +125,13 @@ def test_depth_reads_npz_samples_in_subfolders(tmp_path) -> None:
     cfg = resolve_config("deeplens-depth", width="tiny", overrides={"data": {"dir": str(tmp_path), "crop": [32, 32]}})
     ds = get_system("deeplens-depth").make_dataset(cfg, "train")
     assert len(ds) == 2 and set(ds[0]) == {"image", "depth", "segmentation"}
+
+
+def test_depth_data_shares_are_fractions() -> None:
+    cfg = resolve_config("deeplens-depth", width="tiny", overrides={"data": {"closeup_share": 1.5}})
+    with pytest.raises(UsageError, match="closeup_share"):
+        get_system("deeplens-depth").make_dataset(cfg, "val")
+    cfg = resolve_config("deeplens-depth", width="tiny", overrides={"data": {"closeup_share": 1.0, "composite_share": 0.0,
+                                                                             "crop": [32, 32]}})
+    sample = get_system("deeplens-depth").make_dataset(cfg, "val")[0]
+    assert float(sample["segmentation"].mean()) > 0.15  # a close-up fills much of the frame

@@ -16,12 +16,13 @@ depth encoder starts from random weights (the documented substitute); ``notes`` 
 
 Data: the depth module trains on ``defocus_cli.data.tasks.depth_scene_sample`` (photographic
 scenes with a ground plane, sky and objects standing on it, plus a ``data.composite_share``
-of the paper's 3-plane composites); the lens blur on ``deeplens_sample`` (3-plane composites
-with depth, corrupted depth, segmentation and the light-field shallow-DoF target). Both are
-generated on the fly, or read from a folder of pre-generated ``.npz`` samples (``data.dir``). The depth system also reads a generic RGB-D
-folder (``defocus_cli.data.readers.read_rgbd_folder``) as ``data.dir``, pairing each RGB-D
-crop with a composite for the segmentation term. Validation always uses the held-out
-synthetic split.
+of the paper's 3-plane composites and an optional ``data.closeup_share`` of close-ups); the
+lens blur on ``deeplens_sample`` (3-plane composites with depth, corrupted depth,
+segmentation and the light-field shallow-DoF target). Both are generated on the fly, or read
+from a folder of pre-generated ``.npz`` samples (``data.dir``). The depth system also reads
+a generic RGB-D folder (``defocus_cli.data.readers.read_rgbd_folder``) as ``data.dir``,
+pairing each RGB-D crop with a composite for the segmentation term. Validation always uses
+the held-out synthetic split.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from defocus_cli.data.tasks import DEPTH_COMPOSITE_SHARE
+from defocus_cli.data.tasks import DEPTH_CLOSEUP_SHARE, DEPTH_COMPOSITE_SHARE
 from defocus_cli.errors import UsageError
 from defocus_cli.models.registry import TensorSpec
 from defocus_cli.training.datasets import (
@@ -107,6 +108,14 @@ _BLUR_WIDTHS: dict[str, dict[str, Any]] = {
     "tiny": {"feature_width": 2, "kernel_width": 8, "kernel_layers": 3, "upsampler_width": 8},
 }
 _CROPS = {"paper": [256, 256], "cpu": [96, 96], "tiny": [32, 32]}
+
+
+def _share(data: Config, key: str, default: float) -> float:
+    """``data[key]`` as a fraction in [0, 1]; anything else is a usage error."""
+    share = float(data.get(key, default))
+    if not 0.0 <= share <= 1.0:
+        raise UsageError(f"data.{key} must be in [0, 1], got {share}")
+    return share
 
 
 def _check_width(width: str, table: dict[str, Any]) -> None:
@@ -228,7 +237,8 @@ class DeepLensDepthSystem(TrainingSystem):
         _check_width(width, _DEPTH_WIDTHS)
         return {
             "model": _preset(DepthModelConfig, _DEPTH_WIDTHS[width]),
-            "data": {"crop": list(_CROPS[width]), "depth_kind": "disparity", "composite_share": DEPTH_COMPOSITE_SHARE},
+            "data": {"crop": list(_CROPS[width]), "depth_kind": "disparity", "composite_share": DEPTH_COMPOSITE_SHARE,
+                     "closeup_share": DEPTH_CLOSEUP_SHARE},
             "train": {"batch_size": 2 if width == "tiny" else 4, "lr": 1e-4, "betas": [0.9, 0.999]},
         }
 
@@ -310,10 +320,9 @@ class DeepLensDepthSystem(TrainingSystem):
             return RgbdWithSegmentation(
                 data["dir"], _crop_for(config, split), int(data.get("seed", 0)), split, UNBOUNDED, str(data.get("depth_kind", "disparity"))
             )
-        share = float(data.get("composite_share", DEPTH_COMPOSITE_SHARE))
-        if not 0.0 <= share <= 1.0:
-            raise UsageError(f"data.composite_share must be in [0, 1], got {share}")
-        return _sample_dataset(config, split, ("image", "depth", "segmentation"), {"composite_share": share}, "depth")
+        shares = {key: _share(data, key, default) for key, default in
+                  (("composite_share", DEPTH_COMPOSITE_SHARE), ("closeup_share", DEPTH_CLOSEUP_SHARE))}
+        return _sample_dataset(config, split, ("image", "depth", "segmentation"), shares, "depth")
 
 
 # --------------------------------------------------------------------------- lens blur
