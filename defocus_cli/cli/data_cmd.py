@@ -28,6 +28,34 @@ def data() -> None:
     """Synthetic training data: light-field scenes, aperture and focal stacks, SYNDOF, DeepLens."""
 
 
+def _sampler_keywords(task: str) -> set[str]:
+    """The number-valued keyword options of ``task``'s sampler (``--param`` may set them)."""
+    import inspect
+
+    from defocus_cli.data.tasks import SAMPLERS
+
+    signature = inspect.signature(SAMPLERS[task])
+    return {name for name, p in signature.parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and isinstance(p.default, int | float)}
+
+
+def _parse_params(task: str, pairs: tuple[str, ...]) -> dict[str, float]:
+    """``KEY=VALUE`` pairs as floats, each a keyword of the task's sampler."""
+    allowed = _sampler_keywords(task)
+    params: dict[str, float] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or key not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise click.BadParameter(f"expected KEY=NUMBER with KEY one of: {known}; got {pair!r}", param_hint="--param")
+        try:
+            params[key] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{key} needs a number, got {value!r}", param_hint="--param") from None
+    return params
+
+
 @data.command("synth")
 @click.option("--task", required=True, type=click.Choice(TASK_CHOICES),
               help="magnify: narrow/wide pair (continuous m); aperture-stack: m = 2,3,4; refocus: 10-slice "
@@ -44,10 +72,13 @@ def data() -> None:
               help="How --from-rgbd depth is stored: normalized inverse depth, or metric depth.")
 @click.option("--format", "fmt", type=click.Choice(("png", "npz")), default="png", show_default=True,
               help="png: 16-bit PNG images + float32 .npy maps; npz: one archive per sample.")
+@click.option("--param", "params", multiple=True, metavar="KEY=NUMBER",
+              help="A number option of the task's sampler, e.g. depth: closeup_share=0.2, dof_share=0.5 "
+                   "(shares of close-ups and of shallow depth-of-field photos). Repeatable.")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr.")
 def synth(task: str, count: int, output: Path, size: tuple[int, int], seed: int, from_rgbd: Path | None,
-          depth_kind: str, fmt: str, overwrite: bool, quiet: bool) -> None:
+          depth_kind: str, fmt: str, params: tuple[str, ...], overwrite: bool, quiet: bool) -> None:
     """Generate N samples of a task into a folder, with a manifest.json describing them.
 
     \b
@@ -56,7 +87,9 @@ def synth(task: str, count: int, output: Path, size: tuple[int, int], seed: int,
     """
     from defocus_cli.data.dataset import write_dataset
 
-    params = {"depth_kind": depth_kind} if from_rgbd is not None else {}
+    options: dict[str, object] = dict(_parse_params(task, params))
+    if from_rgbd is not None:
+        options["depth_kind"] = depth_kind
     progress = None
     bar = None
     if not quiet and sys.stderr.isatty():
@@ -80,7 +113,7 @@ def synth(task: str, count: int, output: Path, size: tuple[int, int], seed: int,
     start = time.perf_counter()
     try:
         manifest = write_dataset(task, count, output, size, seed, from_rgbd, overwrite=overwrite,
-                                 progress=progress, fmt=fmt, **params)
+                                 progress=progress, fmt=fmt, **options)
     finally:
         if bar is not None:
             bar.stop()

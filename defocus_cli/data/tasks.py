@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from defocus_cli.data import shapes, textures
-from defocus_cli.data.lightfield import render
+from defocus_cli.data.lightfield import Render, render
 from defocus_cli.data.scene import Layer, Scene, random_scene
 from defocus_cli.ops.color import linear_to_srgb, srgb_to_linear
 
@@ -296,6 +296,12 @@ DEPTH_COMPOSITE_SHARE = 0.25
 #: Off by default: fine-tuning the shipped depth model on 30 % close-ups lowered its Spearman
 #: correlation on the real Middlebury photo from 0.67 to 0.39 (docs/MODELS.md).
 DEPTH_CLOSEUP_SHARE = 0.0
+#: Share of the photographic items photographed with a shallow depth of field focused on the
+#: nearest subject, as real photos often are: the blur that grows behind the subject is a depth
+#: cue an all-in-focus render lacks. Off by default.
+DEPTH_DOF_SHARE = 0.0
+#: CoC radius (px per unit of inverse depth, at the sample's size) of those shallow-DoF items.
+DEPTH_DOF_BLUR_PX = (1.0, 6.0)
 
 
 def _closeup_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[Scene, np.ndarray]:
@@ -334,17 +340,31 @@ def _closeup_scene(rng: np.random.Generator, size: tuple[int, int]) -> tuple[Sce
     return Scene(layers, size), mask
 
 
+def _photographed(rng: np.random.Generator, scene: Scene, subject: np.ndarray, dof_share: float,
+                  sharp: Render | None = None) -> Render:
+    """``scene`` all in focus (``sharp`` if already rendered), or with a ``dof_share`` chance
+    focused on the subject's median depth with a shallow depth of field."""
+    if dof_share <= 0 or rng.random() >= dof_share:  # no draw when off: same scenes as before
+        return sharp if sharp is not None else render(scene, 0.0, 0.0)
+    depth = (sharp if sharp is not None else render(scene, 0.0, 0.0)).disparity
+    focus = float(np.median(depth[subject > 0])) if subject.any() else float(depth.max())
+    return render(scene, focus, float(rng.uniform(*DEPTH_DOF_BLUR_PX)))
+
+
 def depth_scene_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
                        composite_share: float = DEPTH_COMPOSITE_SHARE,
-                       closeup_share: float = DEPTH_CLOSEUP_SHARE) -> dict[str, np.ndarray]:
-    """An all-in-focus image with its depth and foreground mask, for the depth module (Eq. 1).
+                       closeup_share: float = DEPTH_CLOSEUP_SHARE,
+                       dof_share: float = DEPTH_DOF_SHARE) -> dict[str, np.ndarray]:
+    """An image with its depth and foreground mask, for the depth module (Eq. 1).
 
     Most items are :func:`~defocus_cli.data.scene.random_scene` scenes, which carry the cues a
     photograph has: a textured ground plane whose inverse depth grows towards the bottom row and
     whose texture shrinks towards a hazy horizon, sky, photo-textured objects that stand on the
     ground where it has their depth and whose size grows with nearness, and occlusion. The
     others (``composite_share``) are the paper's 3-plane composites. A ``closeup_share`` of the
-    photographic items are close-ups (:func:`_closeup_scene`). ``segmentation`` marks the
+    photographic items are close-ups (:func:`_closeup_scene`). Images are all in focus except a
+    ``dof_share`` of the photographic items, rendered focused on the nearest subject with a CoC
+    radius K ~ U(:data:`DEPTH_DOF_BLUR_PX`) px per unit of depth. ``segmentation`` marks the
     nearest object (and anything in front of it). Half the items are mirrored left to right.
     """
     rng = as_rng(seed_or_rng)
@@ -355,14 +375,15 @@ def depth_scene_sample(seed_or_rng: SeedOrRng, size: int | tuple[int, int], *,
         segmentation = _object_mask(planes)
     elif closeup_share > 0 and rng.random() < closeup_share:  # no draw when off: same scenes as before
         scene, segmentation = _closeup_scene(rng, (h, w))
-        out = render(scene, 0.0, 0.0)
+        out = _photographed(rng, scene, segmentation, dof_share)
     else:
         scene = random_scene(rng, (h, w))
         out = render(scene, 0.0, 0.0)
         objects = [layer.constant_disparity for layer in scene.layers if layer.name == "object"]
         d_near = max(d for d in objects if d is not None)
         segmentation = (out.disparity >= d_near - 1e-3).astype(np.float32)
-    image, depth = out.all_in_focus, out.disparity
+        out = _photographed(rng, scene, segmentation, dof_share, out)
+    image, depth = out.image, out.disparity
     if rng.random() < 0.5:
         image, depth, segmentation = (np.ascontiguousarray(a[:, ::-1]) for a in (image, depth, segmentation))
     return {"image": image, "depth": depth, "segmentation": segmentation}

@@ -7,6 +7,7 @@ power law unclipped).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 _A = 0.055
@@ -40,3 +41,15 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     if x.ndim == 2:
         return x
     return (0.2126 * x[..., 0] + 0.7152 * x[..., 1] + 0.0722 * x[..., 2]).astype(np.float32)
+
+
+def smooth_chroma_change(base: np.ndarray, result: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``result`` with its change from ``base`` split into luma and chroma, the chroma part
+    Gaussian-blurred by ``sigma_px``: the luma change (sharpening, blur) stays as it was while
+    pixel-scale colour noise and colour fringes at edges, which a small generator adds and a lens
+    change does not, are smoothed away. Both HxWx3 in the same encoding; returns float32."""
+    base = np.asarray(base, np.float32)
+    change = np.asarray(result, np.float32) - base
+    luma_change = luminance(change)[..., None]
+    chroma_change = cv2.GaussianBlur(change - luma_change, (0, 0), float(sigma_px), borderType=cv2.BORDER_REFLECT)
+    return (base + luma_change + chroma_change).astype(np.float32)

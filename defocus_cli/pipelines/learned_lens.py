@@ -1,6 +1,6 @@
-"""Shallow depth of field with the learned DeepLens lens (seed 003 §3.2): lens blur at 1/4 of
-the network's resolution plus its recurrent guided upsampling, both inside one ONNX graph of
-task ``lens-blur``.
+"""Shallow depth of field with the learned DeepLens lens (seed 003 §3.2): lens blur at 1/2 or
+1/4 of the network's resolution (its ``levels``) plus its recurrent guided upsampling, both
+inside one ONNX graph of task ``lens-blur``.
 
 The graph takes the sRGB photo and the signed depth ``alpha * (D - d_f)`` with
 ``alpha = K / K_max``: it is trained at its largest aperture ``K_max``
@@ -34,7 +34,7 @@ DEFAULT_MAX_BLUR_RADIUS_PX = 10.0
 #: Longest side the network runs at; larger photos are rendered smaller and resized back.
 MAX_WORKING_PX = 2048
 #: Tiles bound the network's memory; 64 px of overlap covers the blur (<= K_max px) and the
-#: convolutions' reach at 1/4 resolution.
+#: convolutions' reach at the lens's resolution.
 TILE_PX = 512
 OVERLAP_PX = 64
 INPUT_NAMES = ("image", "signed_depth")

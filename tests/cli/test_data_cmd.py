@@ -53,3 +53,22 @@ def test_from_rgbd_needs_syndof(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code, _, err = _run(["data", "synth", "--task", "magnify", "-n", "1", "-o", str(tmp_path / "o"),
                          "--from-rgbd", str(tmp_path)], capsys)
     assert code == 2 and "syndof only" in err
+
+
+def test_synth_param_sets_the_samplers_mix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["data", "synth", "--task", "depth", "-n", "1", "-o", str(tmp_path / "o"), "--size", "32",
+                         "--format", "npz", "--param", "closeup_share=1", "--param", "composite_share=0", "-q"], capsys)
+    assert code == 0, err
+    import numpy as np
+
+    with np.load(tmp_path / "o" / "000000.npz") as sample:
+        assert float(sample["segmentation"].mean()) > 0.15  # a close-up fills much of the frame
+
+
+@pytest.mark.parametrize(("param", "message"), [("bogus=1", "closeup_share"), ("dof_share=x", "needs a number"),
+                                                ("dof_share", "KEY=NUMBER")])
+def test_synth_param_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], param: str, message: str) -> None:
+    code, _, err = _run(["data", "synth", "--task", "depth", "-n", "1", "-o", str(tmp_path / "o"), "--param", param],
+                        capsys)
+    assert code == 2 and message in err
+    assert not (tmp_path / "o").exists()

@@ -190,3 +190,26 @@ def test_depth_close_ups_fill_the_frame_with_a_rounded_near_subject() -> None:
         assert subject.mean() > 0.15
         assert s["depth"][subject].min() > s["depth"][~subject].max()
         assert np.ptp(s["depth"][subject]) > 0.01  # rounded, not a flat card
+
+
+def test_depth_shallow_dof_photos_blur_what_lies_behind_the_subject() -> None:
+    from defocus_cli.ops.focus import sml
+
+    sharper_subject = 0
+    for i in range(4):
+        s = tasks.depth_scene_sample((11, i), 64, composite_share=0.0, closeup_share=1.0, dof_share=1.0)
+        sharp = tasks.depth_scene_sample((11, i), 64, composite_share=0.0, closeup_share=1.0)
+        subject = s["segmentation"] > 0
+        if not subject.any() or subject.all():
+            continue
+        # the same scene, mirrored or not (the blur draw moves the mirror draw)
+        assert np.allclose(np.sort(s["depth"].ravel()), np.sort(sharp["depth"].ravel()))
+        loss = sml(sharp["image"]) - sml(s["image"])
+        sharper_subject += float(loss[~subject].mean()) > float(loss[subject].mean())
+    assert sharper_subject >= 3  # the background loses more detail than the subject in focus
+
+
+def test_depth_dof_share_off_keeps_the_all_in_focus_scenes() -> None:
+    a = tasks.depth_scene_sample((12, 0), 48, composite_share=0.0)
+    b = tasks.depth_scene_sample((12, 0), 48, composite_share=0.0, dof_share=0.0)
+    assert np.array_equal(a["image"], b["image"])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from defocus_cli.ops.color import linear_to_srgb, luminance, srgb_to_linear
+from defocus_cli.ops.color import linear_to_srgb, luminance, smooth_chroma_change, srgb_to_linear
 
 
 def test_round_trip_is_exact_to_float_precision():
@@ -32,3 +32,17 @@ def test_luminance_weights_sum_to_one():
     assert luminance(np.ones((2, 2, 3), np.float32)) == pytest.approx(1.0)
     gray = np.full((2, 2), 0.3, np.float32)
     assert luminance(gray) is not None and np.allclose(luminance(gray), 0.3)
+
+
+def test_smooth_chroma_change_keeps_luma_and_removes_colour_speckle() -> None:
+    rng = np.random.default_rng(0)
+    base = np.full((48, 48, 3), 0.5, np.float32)
+    speckle = rng.normal(0, 0.05, (48, 48, 3)).astype(np.float32)
+    speckle -= luminance(speckle)[..., None]  # pure colour noise: no luma change
+    step = np.zeros((48, 48, 3), np.float32)
+    step[:, 24:] = 0.2  # a grey edge: a luma change
+    result = base + speckle + step
+    out = smooth_chroma_change(base, result, 2.0)
+    np.testing.assert_allclose(luminance(out), luminance(result), atol=1e-6)
+    assert np.abs(out - base - step).std() < 0.3 * speckle.std()
+    np.testing.assert_allclose(out[:, 30:40], (base + step)[:, 30:40], atol=0.02)

@@ -35,6 +35,9 @@ def test_registered_with_paper_widths() -> None:
     assert depth["width"] == 64 and depth["blocks"] == [3, 4, 6] and depth["bins"] == [1, 2, 4, 8]
     blur = DeepLensBlurSystem.default_config("paper")["model"]
     assert 4 * blur["feature_width"] == 32 and blur["alpha"] == 1.5
+    # off the paper's widths: a plain L1 and a faster rate, decayed over the second half
+    cpu = DeepLensBlurSystem.default_config("cpu")
+    assert cpu["model"]["alpha"] == 0.0 and cpu["train"]["lr"] == 1e-3
 
 
 def test_depth_trains_overfits_and_exports_normalized_depth() -> None:
