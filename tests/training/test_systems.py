@@ -161,6 +161,21 @@ def test_refocus_inputs_and_one_hot():
         cls(resolve_config("refocus", "tiny", {"model": {"deltas": [12]}}))
 
 
+def test_refocus_radiance_mix_moves_the_training_radiance_towards_the_slice():
+    cfg = resolve_config("refocus", "tiny", {"data": {"crop": [32, 32]}, "model": {"radiance_mix": [0.5, 0.5]}})
+    cls = get_system("refocus")
+    system = cls(cfg)
+    batch = _batch(cls, cfg)
+    truth = batch["radiance"].clone()
+    system.set_input(batch)
+    system.optimize_parameters(0)
+    torch.testing.assert_close(system.batch["radiance"], 0.5 * (truth + batch["image"]))
+    assert "radiance" in system.notes
+    for bad in ([0.6, 0.2], [0.0, 1.5], "x"):
+        with pytest.raises(UsageError, match="radiance_mix"):
+            cls(resolve_config("refocus", "tiny", {"model": {"radiance_mix": bad}}))
+
+
 def test_state_dict_round_trip_includes_optimizers():
     system, cls, cfg = _system("deblur")
     system.set_input(_batch(cls, cfg))

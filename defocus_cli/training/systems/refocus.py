@@ -12,7 +12,8 @@ at the innermost layer (before the first of 9 residual blocks). Target: slice i 
 Critic conditioned on the slice and the radiance (Eq. 7). ``model.deltas`` is the set of
 refocus steps trained on: ``[8]``, ``[-9, -5, 5, 9]`` or all 19 (Table 2's three
 configurations). As in the seed, G2 trains on the ground-truth radiance; the pipeline feeds
-it G1's output.
+it G1's output. ``model.radiance_mix: [lo, hi]`` instead moves the training radiance towards
+the slice by t ~ U(lo, hi), as an imperfect G1 leaves it.
 
 Data: :func:`defocus_cli.data.tasks.focal_stack_sample` (10 slices, nearest focus first)
 on the fly, or ``.npz`` samples with keys ``slices`` (10xHxWx3) and ``all_in_focus``.
@@ -199,7 +200,7 @@ class RefocusSystem(WGANImageSystem):
     @classmethod
     def default_config(cls, width: str = "cpu") -> Config:
         blocks = 1 if width == "tiny" else 9
-        return gan_config(width, {"blocks": blocks, "stages": 2, "deltas": [-9, -5, 5, 9]},
+        return gan_config(width, {"blocks": blocks, "stages": 2, "deltas": [-9, -5, 5, 9], "radiance_mix": [0.0, 0.0]},
                           data={"crop": _CROPS[width], **_STACK_DATA}, train={"batch_size": _BATCH[width]})
 
     def build(self) -> None:
@@ -207,8 +208,22 @@ class RefocusSystem(WGANImageSystem):
         if m["stages"] not in (1, 2):
             raise UsageError(f"model.stages must be 1 or 2, got {m['stages']!r}")
         _check_deltas(m["deltas"])
+        self.radiance_mix = _check_mix(m.get("radiance_mix", [0.0, 0.0]))
         super().build()
         self.notes["stages"] = "two-stage (slice + radiance)" if m["stages"] == 2 else "single-stage (slice only)"
+        if self.two_stage and self.radiance_mix[1] > 0:
+            lo, hi = self.radiance_mix
+            self.notes["radiance"] = (f"ground truth moved towards the slice by t ~ U({lo:g}, {hi:g}) in training, "
+                                      "as an imperfect deblur leaves it")
+
+    def optimize_parameters(self, step: int) -> dict[str, float]:
+        lo, hi = self.radiance_mix
+        if self.two_stage and hi > 0:
+            # G1's radiance lies between the slice and the truth; train G2 on radiance like it
+            b = self.batch
+            t = lo + (hi - lo) * torch.rand(b["image"].shape[0], 1, 1, 1, device=b["image"].device)
+            b["radiance"] = b["radiance"] + t * (b["image"] - b["radiance"])
+        return super().optimize_parameters(step)
 
     @property
     def two_stage(self) -> bool:
@@ -273,6 +288,17 @@ def _training_blur(config: Config) -> list[float]:
     """The K range (px) of the focal stacks a run trains on, recorded so evaluation and the
     pipelines can match it."""
     return [float(v) for v in config.get("data", {}).get("blur_radius_px", _STACK_DATA["blur_radius_px"])]
+
+
+def _check_mix(mix: Any) -> tuple[float, float]:
+    """``model.radiance_mix`` as ``(lo, hi)`` with 0 <= lo <= hi <= 1."""
+    try:
+        lo, hi = (float(v) for v in mix)
+    except (TypeError, ValueError):
+        raise UsageError(f"model.radiance_mix must be [lo, hi], got {mix!r}") from None
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise UsageError(f"model.radiance_mix needs 0 <= lo <= hi <= 1, got {mix!r}")
+    return lo, hi
 
 
 def _check_deltas(deltas: Any) -> list[int]:
