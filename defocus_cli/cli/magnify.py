@@ -18,6 +18,10 @@ NO_MAGNIFY_MODEL = (
     "--method gan needs a magnify model and none is installed; use --method map (the default), "
     "or --model FILE.onnx (e.g. one written by `defocus export` from a `defocus train magnify` run)"
 )
+NO_MAP_MODEL = (
+    "--map-estimator fused needs a defocus-map model and none is installed; use --map-estimator classical, "
+    "or install one (see `defocus models list`)"
+)
 #: Options that only one method reads; giving them to the other is a usage error.
 _MAP_ONLY = ("bokeh", "highlights", "no_grain")
 _GAN_ONLY = ("model", "device", "threads", "offline")
@@ -35,6 +39,12 @@ def _open_magnify_model(model: str | None, device: str, threads: int | None, off
     return open_model("magnify", model=model, device=device, threads=threads, offline=offline)
 
 
+def _open_map_model(device: str) -> LoadedModel:
+    if not get_registry().for_task("defocus-map"):
+        raise WeightsError(NO_MAP_MODEL)
+    return open_model("defocus-map", device=device, offline=True)
+
+
 @click.command("magnify")
 @image_job_options
 @click.option("-m", "--magnification", type=click.FloatRange(1.0, 4.0), default=2.0, show_default=True,
@@ -46,11 +56,16 @@ def _open_magnify_model(model: str | None, device: str, threads: int | None, off
 @click.option("--defocus-map", "defocus_map_spec", default=None, metavar="MAP",
               help="Use this defocus map (CoC radius in px, as written by defocus-map) instead of "
                    "estimating one; a folder holds <stem>.npy|png|tif per input.")
+@click.option("--map-estimator", type=click.Choice(["fused", "classical"]), default=None,
+              help="How the defocus map is estimated without --defocus-map. fused (the default when a "
+                   "defocus-map model is installed): the smaller of the classical and the network's radius "
+                   "at each pixel, so neither estimator's misreadings blur sharp detail. classical: the "
+                   "edge-based estimator alone (the default otherwise).")
 @render_options
 @model_options("magnify")
-def magnify(job: JobOptions, magnification: float, method: str, defocus_map_spec: str | None, bokeh: Bokeh,
-            highlights: tuple[float, float] | None, no_grain: bool, model: str | None, device: str,
-            threads: int | None, offline: bool) -> None:
+def magnify(job: JobOptions, magnification: float, method: str, defocus_map_spec: str | None,
+            map_estimator: str | None, bokeh: Bokeh, highlights: tuple[float, float] | None, no_grain: bool,
+            model: str | None, device: str, threads: int | None, offline: bool) -> None:
     """Magnify the defocus blur of photos, as if taken with an m times wider aperture.
 
     In-focus pixels stay as they are; blurred areas get more blur, rendered in linear
@@ -66,8 +81,14 @@ def magnify(job: JobOptions, magnification: float, method: str, defocus_map_spec
             other = "map" if method == "gan" else "gan"
             raise UsageError(f"--{name.replace('_', '-')} applies to --method {other} only")
 
+    if defocus_map_spec is not None and map_estimator is not None:
+        raise UsageError("--map-estimator chooses how to estimate a map; --defocus-map gives one, so use one or the other")
+    estimator = map_estimator or ("fused" if get_registry().for_task("defocus-map") else "classical")
+
     def setup() -> Prepared:
         net = _open_magnify_model(model, device, threads, offline) if method == "gan" else None
+        map_net = _open_map_model(device if method == "gan" else "auto") \
+            if estimator == "fused" and defocus_map_spec is None else None
 
         def process(image: LoadedImage) -> JobResult:
             coc = None
@@ -76,13 +97,17 @@ def magnify(job: JobOptions, magnification: float, method: str, defocus_map_spec
                 if coc.shape != image.rgb.shape[:2]:
                     raise InputError(f"defocus map is {coc.shape[1]}x{coc.shape[0]} but the image is "
                                      f"{image.width}x{image.height}; maps are in pixels of their image")
-            info = {"m": magnification, "method": method, "defocus_map": "given" if coc is not None else "classical"}
+            info = {"m": magnification, "method": method, "defocus_map": "given" if coc is not None else estimator}
             pixels = run_magnify(image.rgb, magnification, method, defocus_map_px=coc, bokeh=bokeh,
-                                 highlights=highlights, grain=not no_grain, model=net, info=info)
+                                 highlights=highlights, grain=not no_grain, model=net, map_model=map_net,
+                                 info=info)
             return JobResult(pixels, info=info)
 
         common = {} if net is None else {"model": net.spec.name, "model_sha256": net.sha256,
                                          "provider": net.provider}
+        if map_net is not None:
+            common |= {"map_model": map_net.spec.name, "map_model_sha256": map_net.sha256,
+                       "map_provider": map_net.provider}
         return Prepared(process, info=common)
 
     run_image_job("magnify", job, setup=setup)

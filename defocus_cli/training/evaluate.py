@@ -325,9 +325,9 @@ def _pipeline_methods(model: Predictor) -> dict[str, Callable[[np.ndarray, float
 
     methods: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {}
     path = model.metadata.get("path")
-    if path:
-        gan = open_model("magnify", str(path), device="cpu")
-        methods["magnify --method gan"] = lambda x, m: magnify(x, m, "gan", model=gan)
+    gan = open_model("magnify", str(path), device="cpu") if path else None
+    if gan is not None:
+        methods["magnify --method gan (classical map)"] = lambda x, m: magnify(x, m, "gan", model=gan)
     methods["magnify --method map (classical map)"] = lambda x, m: magnify(x, m, "map", grain=False)
     try:
         estimator = open_model("defocus-map", None, device="cpu", offline=True)
@@ -337,7 +337,14 @@ def _pipeline_methods(model: Predictor) -> dict[str, Callable[[np.ndarray, float
     def learned_map(x: np.ndarray, m: float) -> np.ndarray:
         return magnify(x, m, "map", defocus_map_px=defocus_map(x, "learned", model=estimator), grain=False)
 
-    methods[f"magnify --method map ({estimator.spec.name} map)"] = learned_map
+    name = estimator.spec.name
+    methods[f"magnify --method map ({name} map)"] = learned_map
+    # the commands' default with a defocus-map model installed: the fused map
+    if gan is not None:
+        methods[f"magnify --method gan (fused map, {name})"] = lambda x, m: magnify(
+            x, m, "gan", model=gan, map_model=estimator)
+    methods[f"magnify --method map (fused map, {name})"] = lambda x, m: magnify(
+        x, m, "map", map_model=estimator, grain=False)
     return methods
 
 

@@ -74,6 +74,39 @@ def test_main_job_line_on_the_example_photo(tmp_path: Path) -> None:
     assert load_image(out).rgb.shape == load_image(example).rgb.shape
 
 
+def test_map_estimator_defaults_to_fused_with_a_defocus_map_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.models.tiny_dmenet import NAME as MAP_NAME
+    from tests.models.tiny_dmenet import install_dmenet
+
+    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(install_dmenet(tmp_path / "weights")))
+    photo = tmp_path / "p.png"
+    write_photo(photo, size=(40, 30))
+    code, out, err = run_cli(["magnify", str(photo), "-m", "2", "--json"])
+    assert code == 0, err
+    line = json.loads(out)
+    assert line["defocus_map"] == "fused" and line["map_model"] == MAP_NAME
+    assert line["map_provider"] == "CPUExecutionProvider"
+    code, out, err = run_cli(["magnify", str(photo), "-m", "2", "--json", "--map-estimator", "classical",
+                              "--overwrite"])
+    assert code == 0, err
+    line = json.loads(out)
+    assert line["defocus_map"] == "classical" and "map_model" not in line
+
+
+def test_map_estimator_without_a_model_and_with_a_given_map(tmp_path: Path, no_weights: Path) -> None:
+    photo = tmp_path / "p.png"
+    write_photo(photo, size=(40, 30))
+    code, out, err = run_cli(["magnify", str(photo), "--json"])
+    assert code == 0, err
+    assert json.loads(out)["defocus_map"] == "classical"  # nothing to fuse with
+    code, _, err = run_cli(["magnify", str(photo), "--map-estimator", "fused", "--overwrite"])
+    assert code == 3 and "--map-estimator classical" in err and len(err.strip().splitlines()) == 1
+    np.save(tmp_path / "m.npy", np.zeros((30, 40), np.float32))
+    code, _, err = run_cli(["magnify", str(photo), "--map-estimator", "classical", "--defocus-map",
+                            str(tmp_path / "m.npy"), "--overwrite"])
+    assert code == 2 and "--defocus-map" in err
+
+
 @pytest.fixture
 def gan_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = install_magnify(tmp_path / "weights")

@@ -47,6 +47,26 @@ def test_classical_map_path_runs():
     assert out.shape == image.shape and out.dtype == np.float32
 
 
+def test_fused_map_never_reads_more_blur_than_the_classical_one(tmp_path, monkeypatch):
+    from defocus_cli.cli.model_options import open_model
+    from defocus_cli.pipelines.magnify import estimated_defocus_map
+    from tests.models.tiny_dmenet import install_dmenet
+
+    monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(install_dmenet(tmp_path / "weights")))
+    network = open_model("defocus-map", device="cpu", threads=1)
+    # a dark checkerboard, sharp on the left and blurred on the right: the classical map reads
+    # up to 4 px there, the stand-in network (8 px x the mean, 0.125) about 1 px
+    yy, xx = np.mgrid[0:64, 0:96]
+    image = np.repeat(((((yy // 8) + (xx // 8)) % 2) * 0.25).astype(np.float32)[..., None], 3, axis=2)
+    image[:, 48:] = cv2.GaussianBlur(image[:, 48:], (0, 0), 3.0)
+    classical = estimated_defocus_map(image)
+    fused = estimated_defocus_map(image, network)
+    assert fused.shape == classical.shape and np.all(fused <= classical + 1e-6)
+    assert np.any(fused < classical - 0.1)  # the stand-in network reads some pixels sharper
+    np.testing.assert_array_equal(magnify(image, 2.0, map_model=network, grain=False),
+                                  magnify(image, 2.0, defocus_map_px=fused, grain=False))
+
+
 # --------------------------------------------------------------------------- method "gan"
 # The network is the stand-in of tests/models/tiny_magnify.py (a box blur scaled by m - 1,
 # faded by the focus channel), installed as bundled weights and opened like the CLI does.
