@@ -93,7 +93,10 @@ class Config:
 
 
 CONFIGS: tuple[Config, ...] = (
-    Config("magnify-map", "magnify", ("-m", "2", "--method", "map"), choices=(("--method", "map"),)),
+    Config("magnify-map", "magnify", ("-m", "2", "--method", "map", "--map-estimator", "fused"),
+           choices=(("--method", "map"), ("--map-estimator", "fused")), tasks=("defocus-map",), network=True),
+    Config("magnify-map-classical", "magnify", ("-m", "2", "--method", "map", "--map-estimator", "classical"),
+           choices=(("--method", "map"), ("--map-estimator", "classical"))),
     Config("magnify-gan", "magnify", ("-m", "2", "--method", "gan"), choices=(("--method", "gan"),),
            tasks=("magnify",), network=True),
     Config("defocus-map-classical", "defocus-map", ("--method", "classical"),

@@ -24,7 +24,7 @@ NO_MAP_MODEL = (
 )
 #: Options that only one method reads; giving them to the other is a usage error.
 _MAP_ONLY = ("bokeh", "highlights", "no_grain")
-_GAN_ONLY = ("model", "device", "threads", "offline")
+_GAN_ONLY = ("model", "offline")  # --device and --threads also run the fused map's network
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -39,10 +39,10 @@ def _open_magnify_model(model: str | None, device: str, threads: int | None, off
     return open_model("magnify", model=model, device=device, threads=threads, offline=offline)
 
 
-def _open_map_model(device: str) -> LoadedModel:
+def _open_map_model(device: str, threads: int | None) -> LoadedModel:
     if not get_registry().for_task("defocus-map"):
         raise WeightsError(NO_MAP_MODEL)
-    return open_model("defocus-map", device=device, offline=True)
+    return open_model("defocus-map", device=device, threads=threads, offline=True)
 
 
 @click.command("magnify")
@@ -87,8 +87,7 @@ def magnify(job: JobOptions, magnification: float, method: str, defocus_map_spec
 
     def setup() -> Prepared:
         net = _open_magnify_model(model, device, threads, offline) if method == "gan" else None
-        map_net = _open_map_model(device if method == "gan" else "auto") \
-            if estimator == "fused" and defocus_map_spec is None else None
+        map_net = _open_map_model(device, threads) if estimator == "fused" and defocus_map_spec is None else None
 
         def process(image: LoadedImage) -> JobResult:
             coc = None
