@@ -344,9 +344,11 @@ def _photographed(rng: np.random.Generator, scene: Scene, subject: np.ndarray, d
                   sharp: Render | None = None) -> Render:
     """``scene`` all in focus (``sharp`` if already rendered), or with a ``dof_share`` chance
     focused on the subject's median depth with a shallow depth of field."""
+    if sharp is None:
+        sharp = render(scene, 0.0, 0.0)
     if dof_share <= 0 or rng.random() >= dof_share:  # no draw when off: same scenes as before
-        return sharp if sharp is not None else render(scene, 0.0, 0.0)
-    depth = (sharp if sharp is not None else render(scene, 0.0, 0.0)).disparity
+        return sharp
+    depth = sharp.disparity
     focus = float(np.median(depth[subject > 0])) if subject.any() else float(depth.max())
     return render(scene, focus, float(rng.uniform(*DEPTH_DOF_BLUR_PX)))
 

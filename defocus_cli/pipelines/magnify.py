@@ -83,10 +83,10 @@ def magnify(
     """Magnify the defocus blur of a photo by ``m`` in [1, 4]; HxWx3 float32 sRGB in [0, 1].
 
     ``image_srgb``: HxWx3 float32 sRGB [0, 1]. ``defocus_map_px``: HxW CoC radius in px of
-    this image (unsigned), or None to estimate it classically. ``m == 1`` returns the input.
+    this image (unsigned), or None to estimate it (:func:`estimated_defocus_map`: classical, or
+    fused with ``map_model``, a defocus-map network). ``m == 1`` returns the input.
     ``model``: the magnify network, needed by ``method='gan'`` (``bokeh``, ``highlights`` and
-    ``grain`` are the renderer's and apply to ``'map'`` only). ``map_model``: a defocus-map
-    network; the estimated map is then the fused one (:func:`estimated_defocus_map`). ``info``, when given, receives
+    ``grain`` are the renderer's and apply to ``'map'`` only). ``info``, when given, receives
     what the method chose (the gan's working size and blur scale).
     """
     check_image(image_srgb, "image_srgb", channels=(3,))
