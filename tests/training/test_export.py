@@ -93,7 +93,7 @@ def test_eval_runs_the_onnx_file_through_onnxruntime(exported):
     # Per m: the bare network and the shipped pipelines, with the in-focus PSNR column.
     methods = [row[0] for row in per_m.rows]
     assert methods[:2] == ["Identity (output = input)", "Network alone, whole image"]
-    assert "magnify --method gan" in methods and "magnify --method map (classical map)" in methods
+    assert "magnify --method gan (classical map)" in methods and "magnify --method map (classical map)" in methods
     assert per_m.columns[1:4] == ["m=2 PSNR", "m=2 SSIM", "m=2 in-focus PSNR"]
     assert all(10 < row[1] <= 100 for row in per_m.rows)
 
