@@ -71,6 +71,11 @@ def test_auto_focus_prefers_a_near_subject_over_the_background_behind_it():
     depth = np.full((300, 450), 0.15, np.float32)
     depth[90:210, 180:270] = 0.75
     assert auto_focus_depth(depth) == pytest.approx(0.75)
+    # A subject above the centre, as a cup seen from above: a fifth of the background's
+    # centre-weighted mass, still separate and nearer, so it is focused.
+    upper = np.full((300, 450), 0.05, np.float32)
+    upper[30:120, 165:285] = 0.95
+    assert auto_focus_depth(upper) == pytest.approx(0.95)
     # A near object in a corner is not the subject.
     corner = np.full((300, 450), 0.3, np.float32)
     corner[:60, :60] = 0.95

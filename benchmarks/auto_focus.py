@@ -1,0 +1,103 @@
+"""How often ``shallow-dof``'s automatic focus keeps the subject sharp, on held-out synthetic
+depth scenes.
+
+    python benchmarks/auto_focus.py [--scenes 300] [--size 256] [--closeups 0.3] [--share 0.3 0.15]
+                                    [--depth-model NAME|PATH] [--no-predicted]
+
+Each scene is one :func:`~defocus_cli.data.tasks.depth_scene_sample` (``--closeups`` of the
+photographic ones are frame-filling close-ups), whose segmentation marks the nearest object:
+the subject. The focus is chosen from the true depth and from the depth model's prediction,
+and scored by how much of the subject a 4 % blur radius (K = 0.04 x the long side) would
+keep within 1 px of sharp, in the depth the render would use. A scene is a hit when at least
+half of its subject stays sharp. Rows: :func:`~defocus_cli.pipelines.shallow_dof.auto_focus_depth`
+at each ``--share`` (its ``AUTO_FOCUS_PEAK_SHARE``; the first is the shipped value when
+omitted) and the depth at the centre pixel as the baseline. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import numpy as np
+
+from defocus_cli.data.tasks import depth_scene_sample
+from defocus_cli.pipelines import shallow_dof
+from defocus_cli.pipelines.depth import predict_depth
+
+BLUR_FRACTION = 0.04
+HIT_SHARE = 0.5
+
+
+def auto_focus_with_share(share: float) -> Callable[[np.ndarray], float]:
+    def focus(depth: np.ndarray) -> float:
+        shipped = shallow_dof.AUTO_FOCUS_PEAK_SHARE
+        shallow_dof.AUTO_FOCUS_PEAK_SHARE = share
+        try:
+            return shallow_dof.auto_focus_depth(depth)
+        finally:
+            shallow_dof.AUTO_FOCUS_PEAK_SHARE = shipped
+    return focus
+
+
+def centre_depth(depth: np.ndarray) -> float:
+    return float(depth[depth.shape[0] // 2, depth.shape[1] // 2])
+
+
+def sharp_share(depth: np.ndarray, subject: np.ndarray, focus: float, blur_radius_px: float) -> float:
+    """Share of the subject's pixels whose CoC radius stays under 1 px."""
+    return float(np.mean(np.abs(depth[subject] - focus) * blur_radius_px < 1.0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", type=int, default=300)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--closeups", type=float, default=0.3, help="share of close-up scenes")
+    parser.add_argument("--seed", type=int, default=777)
+    parser.add_argument("--share", type=float, nargs="*", default=None,
+                        help="AUTO_FOCUS_PEAK_SHARE values to compare (default: the shipped one)")
+    parser.add_argument("--depth-model", default=None, help="depth model (default: the installed one)")
+    parser.add_argument("--no-predicted", action="store_true", help="score on the true depth only")
+    args = parser.parse_args()
+
+    rules: dict[str, Callable[[np.ndarray], float]] = {
+        f"auto focus, peak share {share:g}": auto_focus_with_share(share)
+        for share in (args.share or [shallow_dof.AUTO_FOCUS_PEAK_SHARE])
+    }
+    rules["centre pixel's depth"] = centre_depth
+    model = None
+    if not args.no_predicted:
+        from defocus_cli.cli.model_options import open_model
+
+        model = open_model("depth", args.depth_model, device="cpu")
+    blur_radius_px = BLUR_FRACTION * args.size
+    scores: dict[tuple[str, str], list[float]] = {}
+    rng = np.random.default_rng(args.seed)
+    for _ in range(args.scenes):
+        sample = depth_scene_sample(rng, args.size, closeup_share=args.closeups)
+        subject = sample["segmentation"] > 0.5
+        if not subject.any():
+            continue
+        depths = {"true depth": sample["depth"]}
+        if model is not None:
+            depths["predicted depth"] = predict_depth(np.clip(sample["image"], 0.0, 1.0), model)
+        for rule, focus_of in rules.items():
+            for kind, depth in depths.items():
+                share = sharp_share(depth, subject, focus_of(depth), blur_radius_px)
+                scores.setdefault((rule, kind), []).append(share)
+    kinds = ["true depth"] + ([] if model is None else ["predicted depth"])
+    print(f"{len(scores[next(iter(scores))])} scenes at {args.size} px, K = {blur_radius_px:g} px; "
+          f"hit = at least {HIT_SHARE:.0%} of the subject sharp\n")
+    print("| focus rule | " + " | ".join(f"{k}: subject sharp | {k}: hits" for k in kinds) + " |")
+    print("|---|" + "---:|---:|" * len(kinds))
+    for rule in rules:
+        cells = []
+        for kind in kinds:
+            values = np.asarray(scores[(rule, kind)])
+            cells += [f"{values.mean():.3f}", f"{np.mean(values >= HIT_SHARE):.3f}"]
+        print(f"| {rule} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
