@@ -39,6 +39,23 @@ def test_generator_conditioning_changes_output_and_is_required():
         g(x)
 
 
+def test_skips_reach_the_decoder_without_new_parameters():
+    torch.manual_seed(0)
+    plain = JohnsonGenerator(4, ngf=4, blocks_before=1).eval()
+    skipped = JohnsonGenerator(4, ngf=4, blocks_before=1, skips=True).eval()
+    skipped.load_state_dict(plain.state_dict())  # same modules: checkpoints stay compatible
+    a, b = 0.25 + 0.5 * torch.rand(2, 1, 4, 30, 22)
+    with torch.no_grad():
+        assert skipped(a).shape == (1, 3, 30, 22)
+        # With the bottleneck cut, only the skips can carry the input to the residual.
+        for g in (plain, skipped):
+            g.tail[0].weight.zero_()
+            g.tail[0].bias.zero_()
+        residual = {name: (g(a) - a[:, :3], g(b) - b[:, :3]) for name, g in (("plain", plain), ("skips", skipped))}
+    assert torch.allclose(*residual["plain"], atol=1e-6)
+    assert not torch.allclose(*residual["skips"], atol=1e-4)
+
+
 def test_magnify_layout_appends_m_after_fourth_block():
     g = JohnsonGenerator(4, ngf=8, blocks_before=4, blocks_after=5, cond_features=1)
     assert len(g.before) == 4 and len(g.after) == 5

@@ -49,11 +49,11 @@ class JohnsonGenerator(nn.Module):
     channels are the sRGB image the residual is added to; ``cond`` is N x cond_features."""
 
     def __init__(self, in_channels: int, ngf: int = 64, blocks_before: int = 9, blocks_after: int = 0,
-                 cond_features: int = 0, dropout: float = 0.5, cond_side: int = 64) -> None:
+                 cond_features: int = 0, dropout: float = 0.5, cond_side: int = 64, skips: bool = False) -> None:
         super().__init__()
         if in_channels < 3:
             raise ValueError("the generator's first three input channels are the RGB image")
-        self.cond_features = cond_features
+        self.cond_features, self.skips = cond_features, skips
         inner = 4 * ngf
         self.head = nn.Sequential(
             nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU(inplace=True),
@@ -79,10 +79,19 @@ class JohnsonGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         padded, size = pad_to_multiple(x, STRIDE)
-        f = self.before(self.head(padded))
+        # Slices of head/tail by resolution: full (after the 7x7 block), 1/2, 1/4.
+        full = self.head[:4](padded)
+        half = self.head[4:7](full)
+        f = self.before(self.head[7:](half))
         if self.cond is not None:
             if cond is None:
                 raise ValueError("this generator needs its conditioning vector")
             f = torch.cat([f, self.cond(cond, f)], dim=1)
-        residual = crop_to(self.tail(self.after(f)), size)
+        up = self.tail[:3](self.after(f))
+        if self.skips:
+            up = up + half
+        up = self.tail[3:6](up)
+        if self.skips:
+            up = up + full
+        residual = crop_to(self.tail[6:](up), size)
         return torch.clamp(x[:, :3] + residual, 0.0, 1.0)

@@ -12,8 +12,9 @@ updates the generator. A subclass says what the generator sees (:meth:`generator
 what the critic is conditioned on (:meth:`critic_condition`) and what the target is.
 
 ``model`` config keys: ``ngf``, ``ndf``, ``critic_layers``, ``critic_iters``, ``dropout``,
-``lambda_gp``, ``lambda_x``, ``lambda_f``, ``use_gan``, ``use_content``, ``use_focus``,
-``vgg19`` (path or null: null selects the documented substitute content loss).
+``skips`` (the generator's encoder-decoder skips), ``lambda_gp``, ``lambda_x``, ``lambda_f``,
+``use_gan``, ``use_content``, ``use_focus``, ``vgg19`` (path or null: null selects the
+documented substitute content loss).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ GAN_TRAIN: dict[str, dict[str, Any]] = {"paper": {}, "cpu": {"lr": 2e-4}, "tiny"
 
 GAN_MODEL_DEFAULTS: dict[str, Any] = {
     "dropout": 0.5,
+    "skips": False,
     "lambda_gp": LAMBDA_GP,
     "lambda_x": LAMBDA_X,
     "lambda_f": LAMBDA_F,

@@ -98,7 +98,8 @@ class MagnifySystem(WGANImageSystem):
 
     def make_generator(self) -> JohnsonGenerator:
         m = self.model_config
-        return JohnsonGenerator(4, m["ngf"], m["blocks_before"], m["blocks_after"], cond_features=1, dropout=m["dropout"])
+        return JohnsonGenerator(4, m["ngf"], m["blocks_before"], m["blocks_after"], cond_features=1,
+                                dropout=m["dropout"], skips=bool(m["skips"]))
 
     def critic_in_channels(self) -> int:
         return 3

@@ -131,7 +131,8 @@ class DeblurSystem(WGANImageSystem):
 
     def make_generator(self) -> JohnsonGenerator:
         m = self.model_config
-        return JohnsonGenerator(self._in_channels(), m["ngf"], m["blocks"], 0, dropout=m["dropout"])
+        return JohnsonGenerator(self._in_channels(), m["ngf"], m["blocks"], 0, dropout=m["dropout"],
+                                skips=bool(m["skips"]))
 
     def critic_in_channels(self) -> int:
         return 3 + self._in_channels()
@@ -232,7 +233,7 @@ class RefocusSystem(WGANImageSystem):
     def make_generator(self) -> JohnsonGenerator:
         m = self.model_config
         return JohnsonGenerator(6 if self.two_stage else 3, m["ngf"], 0, m["blocks"], cond_features=N_DELTAS,
-                                dropout=m["dropout"])
+                                dropout=m["dropout"], skips=bool(m["skips"]))
 
     def critic_in_channels(self) -> int:
         return 3 + (6 if self.two_stage else 3)
