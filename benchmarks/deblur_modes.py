@@ -68,7 +68,7 @@ def main() -> None:
     for slice_4x, aif_4x in pairs:
         for factor in FACTORS:
             image, target = at_factor(slice_4x, options.size, factor), at_factor(aif_4x, options.size, factor)
-            outputs = {"identity": image, "tiles": deblur(image, net).pixels}
+            outputs = {"identity": image, "tiles": deblur(image, net, mode="tiles").pixels}
             result = deblur(image, net, mode="scaled")
             outputs["scaled"] = result.pixels
             scales.setdefault(factor, []).append(result.scale)
