@@ -10,8 +10,9 @@ resolution* where the photo's blur lies inside the trained range:
    that copy (:mod:`defocus_cli.ops.defocus_classical`; no network needed);
 3. the copy is shrunk further by ``f = blur / target`` (never enlarged, long side at least
    :data:`MIN_WORKING_PX`), ``target = TARGET_FRACTION * training maximum`` (5 px);
-4. B runs once on the working image, reflect-padded to its stride (16, at least two strides
-   per side); its output times the total shrink factor is the radius in input px;
+4. B runs on the working image and on its left-right mirror, each reflect-padded to its
+   stride (16, at least two strides per side), and the two maps are averaged
+   (:func:`mirror_averaged`); that times the total shrink factor is the radius in input px;
 5. joint guided upsampling carries the map to full resolution along the photo's edges
    (:func:`defocus_cli.ops.guided.guided_upsample`, computed in bands).
 
@@ -105,6 +106,19 @@ def run_network(model: Network, image_srgb: np.ndarray) -> np.ndarray:
     return np.maximum(tiling.crop(out[0, 0], (height, width)), 0.0)
 
 
+def mirror_averaged(model: Network, image_srgb: np.ndarray) -> np.ndarray:
+    """B's map of ``image_srgb`` averaged with the mirror of its map of the mirrored image.
+
+    A photo and its mirror have mirrored blur, but B's estimate is not exactly equivariant;
+    the mean cancels part of its error: on 48 held-out scenes MAE 0.840 px against 0.856 for
+    one pass (a vertical mirror too made it worse, 0.866: scenes are not upside-down
+    symmetric). The result is exactly mirror-equivariant.
+    """
+    direct = run_network(model, image_srgb)
+    mirrored = run_network(model, np.ascontiguousarray(image_srgb[:, ::-1]))[:, ::-1]
+    return 0.5 * (direct + mirrored)
+
+
 def learned_defocus_map(image_srgb: np.ndarray, model: Network, *, working_px: int | None = None,
                         info: dict[str, Any] | None = None) -> np.ndarray:
     """CoC radius in px of the input (HxW float32, unsigned) of an HxWx3 sRGB [0, 1] photo.
@@ -131,7 +145,7 @@ def learned_defocus_map(image_srgb: np.ndarray, model: Network, *, working_px: i
     if info is not None:
         info["working_size"] = f"{size[1]}x{size[0]}"
     # Radii are in px of the working image; the long side gives the exact factor back.
-    radius_small = run_network(model, small) * np.float32(long_side / max(size))
+    radius_small = mirror_averaged(model, small) * np.float32(long_side / max(size))
     if size == (height, width):
         return radius_small
     radius = max(1, round(GUIDED_RADIUS_WORKING_PX * long_side / max(size)))

@@ -106,6 +106,9 @@ def defocus_map_table(model: Predictor, data: EvalData) -> list[Table]:
 
     methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         f"DMENet (ours): {model.description}": lambda im: run_padded(model, im),
+        # As defocus-map runs it (pipelines.defocus_learned.mirror_averaged).
+        f"DMENet averaged with its mirror: {model.description}": lambda im: 0.5 * (
+            run_padded(model, im) + run_padded(model, np.ascontiguousarray(im[:, ::-1]))[:, ::-1]),
         "Identity: zero map (all in focus)": lambda im: np.zeros(im.shape[:2], np.float32),
         "Classical: edge-based defocus map": classical_defocus_map,
     }

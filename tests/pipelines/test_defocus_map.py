@@ -64,8 +64,9 @@ def test_odd_sides_are_padded_to_the_stride_and_cropped_back_in_place(dmenet, si
     assert out.shape == size and out.dtype == np.float32
     # pixel for pixel: the padding did not shift the map
     np.testing.assert_allclose(out, _expected(image), atol=1e-5)
-    (fed,) = dmenet.shapes
-    assert fed[:2] == (1, 3) and all(side % STRIDE == 0 and side >= 2 * STRIDE for side in fed[2:])
+    direct, mirrored = dmenet.shapes  # the photo and its mirror (mirror_averaged)
+    assert direct == mirrored
+    assert direct[:2] == (1, 3) and all(side % STRIDE == 0 and side >= 2 * STRIDE for side in direct[2:])
 
 
 def test_radius_scales_with_the_working_downscale(dmenet):
@@ -75,7 +76,29 @@ def test_radius_scales_with_the_working_downscale(dmenet):
         # a radius of 2 px in a copy `factor` times smaller is 2 * factor px of the photo
         np.testing.assert_allclose(at[px], 2.0 * factor, rtol=1e-5)
         assert at[px].shape == (64, 96)
-    assert dmenet.shapes[1][2:] == (32, 48) and dmenet.shapes[2][2:] == (32, 32)  # 16x24 padded
+    # two passes per map (the photo and its mirror): 32x48, then 16x24 padded to 32x32
+    assert dmenet.shapes[2][2:] == (32, 48) and dmenet.shapes[4][2:] == (32, 32)
+
+
+class RampNetwork(SpyNetwork):
+    """The stand-in times a left-to-right ramp: an estimate that depends on where, not only
+    on what, so it is not mirror-equivariant."""
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {k: v.copy() for k, v in super().run(inputs).items()}
+        for v in out.values():
+            v *= np.arange(v.shape[-1], dtype=np.float32) / v.shape[-1]
+        return out
+
+
+def test_the_map_is_mirror_equivariant(dmenet):
+    ramp = RampNetwork(dmenet.model)
+    image = np.random.default_rng(2).random((40, 56, 3)).astype(np.float32)
+    out = learned_defocus_map(image, ramp, working_px=10_000)
+    np.testing.assert_allclose(learned_defocus_map(image[:, ::-1].copy(), ramp, working_px=10_000), out[:, ::-1],
+                               atol=1e-5)
+    flat = learned_defocus_map(np.full((40, 56, 3), 0.5, np.float32), ramp, working_px=10_000)
+    np.testing.assert_allclose(flat, flat.mean(), rtol=1e-5)  # the ramp averages out
 
 
 def test_upsampled_map_follows_the_photo_edges(dmenet):
