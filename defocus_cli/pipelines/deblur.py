@@ -2,7 +2,7 @@
 
 The network G1 takes the sRGB photo and its SML focus measure (``ops.focus.sml``, the extra
 input channel it was trained with) and returns the radiance image. Two ways to run it on a
-photo much larger than its 64 px training crops:
+photo much larger than its training crops (64-96 px):
 
 - ``tiles``: at full resolution, in overlapping 512 px tiles blended with raised-cosine
   weights (``models.tiling.run_tiled``). Memory is bounded and no seam shows, but the network
@@ -32,10 +32,10 @@ from defocus_cli.ops.focus import sml
 from defocus_cli.pipelines import scale_match
 
 MODES = ("tiles", "scaled")
-#: Measured with ``benchmarks/deblur_modes.py`` (docs/MODELS.md): at the training blur the two
-#: modes are within 0.15 dB; at 2x and 4x that blur, as in any photo larger than the training
-#: crops, ``scaled`` wins by 0.2 and 0.6 dB while ``tiles`` falls to the identity, and it is
-#: several times faster.
+#: Measured with ``benchmarks/deblur_modes.py`` (docs/MODELS.md): at the training blur
+#: ``tiles`` is 0.24 dB ahead; at 2x and 4x that blur, as in any photo larger than the training
+#: crops, ``scaled`` wins by 0.10 and 0.55 dB while ``tiles`` falls towards the identity, and
+#: it is several times faster.
 DEFAULT_MODE = "scaled"
 #: Tile side and overlap (px of the image the network sees). The generators normalise each
 #: tile's features, so tiles should hold enough content for typical statistics; 64 px of

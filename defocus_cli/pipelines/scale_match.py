@@ -1,7 +1,7 @@
 """Run a network at the scale where a photo's defocus blur matches what it was trained on.
 
-The RefocusGAN networks learn from 64 x 64 crops of focal stacks whose circles of confusion
-are a few pixels wide (``data.tasks.focal_stack_sample``: K in 4..10 px, so the 95th
+The RefocusGAN networks learn from small crops (64-96 px) of focal stacks whose circles of
+confusion are a few pixels wide (``data.tasks.focal_stack_sample``: K in 4..10 px, so the 95th
 percentile CoC radius of a training slice is typically 3-4 px and seldom beyond 8). A
 24-megapixel photo blurs its background by tens of pixels, which a network never saw at full
 resolution. ``--mode scaled`` therefore:
