@@ -103,12 +103,13 @@ def _samples(data: EvalData) -> Iterator[dict[str, np.ndarray]]:
 def defocus_map_table(model: Predictor, data: EvalData) -> list[Table]:
     """Seed 002 Table 2 (MSE/MAE) and Fig. 4 (accuracy) layouts; see the module docstring."""
     from defocus_cli.ops.defocus_classical import classical_defocus_map
+    from defocus_cli.pipelines.defocus_learned import mirror_averaged
 
     methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         f"DMENet (ours): {model.description}": lambda im: run_padded(model, im),
-        # As defocus-map runs it (pipelines.defocus_learned.mirror_averaged).
-        f"DMENet averaged with its mirror: {model.description}": lambda im: 0.5 * (
-            run_padded(model, im) + run_padded(model, np.ascontiguousarray(im[:, ::-1]))[:, ::-1]),
+        # As defocus-map runs it.
+        f"DMENet averaged with its mirror: {model.description}": lambda im: mirror_averaged(
+            lambda x: run_padded(model, x), im),
         "Identity: zero map (all in focus)": lambda im: np.zeros(im.shape[:2], np.float32),
         "Classical: edge-based defocus map": classical_defocus_map,
     }
