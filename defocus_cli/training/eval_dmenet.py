@@ -10,7 +10,8 @@ Two tables, laid out as the seed's:
   ground-truth blur mask: CUHK's binary masks, or ``radius >= 0.5 px`` (the project's "in
   focus" limit) on labelled data.
 
-Rows: the model, the identity-like baseline (an all-zero map: "everything in focus") and
+Rows: the model in one pass, averaged with its mirror, and averaged over the four views
+``defocus-map`` runs it on (mirror and half-stride shift), the identity-like baseline (an all-zero map: "everything in focus") and
 the classical edge-based estimate (:func:`defocus_cli.ops.defocus_classical.classical_defocus_map`).
 
 Data: the held-out synthetic SYNDOF-style split by default; ``--data DIR`` takes a folder of
@@ -103,13 +104,18 @@ def _samples(data: EvalData) -> Iterator[dict[str, np.ndarray]]:
 def defocus_map_table(model: Predictor, data: EvalData) -> list[Table]:
     """Seed 002 Table 2 (MSE/MAE) and Fig. 4 (accuracy) layouts; see the module docstring."""
     from defocus_cli.ops.defocus_classical import classical_defocus_map
-    from defocus_cli.pipelines.defocus_learned import mirror_averaged
+    from defocus_cli.pipelines.defocus_learned import averaged_over_views
+
+    def one_pass(image: np.ndarray) -> np.ndarray:
+        return run_padded(model, image)
 
     methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        f"DMENet (ours): {model.description}": lambda im: run_padded(model, im),
+        f"DMENet (ours): {model.description}": one_pass,
+        f"DMENet averaged with its mirror: {model.description}": lambda im: averaged_over_views(
+            one_pass, im, shifts_px=(0,)),
         # As defocus-map runs it.
-        f"DMENet averaged with its mirror: {model.description}": lambda im: mirror_averaged(
-            lambda x: run_padded(model, x), im),
+        f"DMENet averaged over mirror and half-stride shift: {model.description}": lambda im: averaged_over_views(
+            one_pass, im),
         "Identity: zero map (all in focus)": lambda im: np.zeros(im.shape[:2], np.float32),
         "Classical: edge-based defocus map": classical_defocus_map,
     }

@@ -64,9 +64,10 @@ def test_odd_sides_are_padded_to_the_stride_and_cropped_back_in_place(dmenet, si
     assert out.shape == size and out.dtype == np.float32
     # pixel for pixel: the padding did not shift the map
     np.testing.assert_allclose(out, _expected(image), atol=1e-5)
-    direct, mirrored = dmenet.shapes  # the photo and its mirror (mirror_averaged)
-    assert direct == mirrored
-    assert direct[:2] == (1, 3) and all(side % STRIDE == 0 and side >= 2 * STRIDE for side in direct[2:])
+    direct, shifted, mirrored, mirrored_shifted = dmenet.shapes  # the four views (averaged_over_views)
+    assert direct == mirrored and shifted == mirrored_shifted
+    for shape in dmenet.shapes:
+        assert shape[:2] == (1, 3) and all(side % STRIDE == 0 and side >= 2 * STRIDE for side in shape[2:])
 
 
 def test_radius_scales_with_the_working_downscale(dmenet):
@@ -76,8 +77,9 @@ def test_radius_scales_with_the_working_downscale(dmenet):
         # a radius of 2 px in a copy `factor` times smaller is 2 * factor px of the photo
         np.testing.assert_allclose(at[px], 2.0 * factor, rtol=1e-5)
         assert at[px].shape == (64, 96)
-    # two passes per map (the photo and its mirror): 32x48, then 16x24 padded to 32x32
-    assert dmenet.shapes[2][2:] == (32, 48) and dmenet.shapes[4][2:] == (32, 32)
+    # four passes per map (two unshifted, two shifted by 8 px): 32x48, then 16x24 padded to 32x32
+    assert dmenet.shapes[4][2:] == (32, 48) and dmenet.shapes[8][2:] == (32, 32)
+    assert dmenet.shapes[5][2:] == (48, 64)  # 40x56 once shifted
 
 
 class RampNetwork(SpyNetwork):
@@ -99,6 +101,28 @@ def test_the_map_is_mirror_equivariant(dmenet):
                                atol=1e-5)
     flat = learned_defocus_map(np.full((40, 56, 3), 0.5, np.float32), ramp, working_px=10_000)
     np.testing.assert_allclose(flat, flat.mean(), rtol=1e-5)  # the ramp averages out
+
+
+class StrideArtefactNetwork(SpyNetwork):
+    """The stand-in times a ripple with the period of B's stride (16 px) down and across, the
+    kind of error its four poolings leave: not equivariant to shifts of less than the stride."""
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {k: v.copy() for k, v in super().run(inputs).items()}
+        for v in out.values():
+            h, w = v.shape[-2:]
+            v *= 1 + 0.25 * (np.cos(2 * np.pi * np.arange(h) / STRIDE)[:, None]
+                             + np.cos(2 * np.pi * np.arange(w) / STRIDE))
+        return out
+
+
+def test_the_half_stride_shift_cancels_a_stride_ripple(dmenet):
+    rippled = StrideArtefactNetwork(dmenet.model)
+    image = np.full((48, 64, 3), 0.25, np.float32)  # the stand-in reads 2 px
+    one_view = defocus_learned.run_network(rippled, image)
+    assert np.abs(one_view - 2.0).max() > 0.9  # a single view carries the ripple
+    # shifted by 8 px, the view sees the ripple in antiphase
+    np.testing.assert_allclose(learned_defocus_map(image, rippled, working_px=10_000), 2.0, rtol=1e-4)
 
 
 def test_upsampled_map_follows_the_photo_edges(dmenet):

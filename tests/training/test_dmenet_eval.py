@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from defocus_cli.pipelines.defocus_learned import VIEW_SHIFTS_PX
 from defocus_cli.training.eval_dmenet import STRIDE, binarize, blur_accuracy, map_errors, run_padded
 from defocus_cli.training.evaluate import EVAL_SAMPLERS, EvalData, Predictor, get_table
 
@@ -40,17 +41,25 @@ def test_table_ranks_a_perfect_model_first(tmp_path) -> None:
     for i, s in enumerate(samples):
         np.savez(tmp_path / f"{i}.npz", image=s["image"], coc_radius_px=s["coc_radius_px"])
     lookup = {s["image"].tobytes(): s["coc_radius_px"] for s in samples}
-    lookup.update({np.ascontiguousarray(s["image"][:, ::-1]).tobytes(): s["coc_radius_px"][:, ::-1] for s in samples})
+    for s in samples:  # the views the pipeline's average feeds: mirrored, shifted, both
+        for mirrored in (False, True):
+            image, label = (s["image"][:, ::-1], s["coc_radius_px"][:, ::-1]) if mirrored else (s["image"], s["coc_radius_px"])
+            for shift in VIEW_SHIFTS_PX:
+                pad = ((shift, 0), (shift, 0))
+                shifted = np.pad(image, (*pad, (0, 0)), mode="symmetric")
+                lookup[np.ascontiguousarray(shifted).tobytes()] = np.pad(label, pad, mode="symmetric")
 
     def oracle(inputs):
-        image = inputs["image"][:32, :48]
-        label = lookup[np.ascontiguousarray(image).tobytes()]
-        return np.pad(label, ((0, inputs["image"].shape[0] - 32), (0, inputs["image"].shape[1] - 48)))[..., None]
+        for h, w in ((32, 48), (32 + max(VIEW_SHIFTS_PX), 48 + max(VIEW_SHIFTS_PX))):  # plain or shifted views, before padding
+            label = lookup.get(np.ascontiguousarray(inputs["image"][:h, :w]).tobytes())
+            if label is not None:
+                return np.pad(label, ((0, inputs["image"].shape[0] - h), (0, inputs["image"].shape[1] - w)))[..., None]
+        raise AssertionError("the oracle was fed a view it does not know")
 
     tables = get_table("defocus-map")(Predictor(oracle, ["image"], "oracle"), EvalData(None, folder=tmp_path, count=0))
     errors, accuracy = tables
-    for oracle_row in errors.rows[:2]:  # one pass, and averaged with its mirror as the pipeline runs it
+    for oracle_row in errors.rows[:3]:  # one pass, with its mirror, over the pipeline's four views
         assert oracle_row[1] == pytest.approx(0.0) and oracle_row[2] == pytest.approx(0.0)
-    assert "mirror" in errors.rows[1][0]
-    assert errors.rows[2][1] > 0 and "Classical" in errors.rows[3][0]
-    assert accuracy.rows[0][1] >= max(accuracy.rows[2][1], accuracy.rows[3][1])
+    assert "mirror" in errors.rows[1][0] and "shift" in errors.rows[2][0]
+    assert errors.rows[3][1] > 0 and "Classical" in errors.rows[4][0]
+    assert accuracy.rows[0][1] >= max(accuracy.rows[3][1], accuracy.rows[4][1])
