@@ -62,4 +62,7 @@ def test_table_ranks_a_perfect_model_first(tmp_path) -> None:
         assert oracle_row[1] == pytest.approx(0.0) and oracle_row[2] == pytest.approx(0.0)
     assert "mirror" in errors.rows[1][0] and "shift" in errors.rows[2][0]
     assert errors.rows[3][1] > 0 and "Classical" in errors.rows[4][0]
+    assert errors.columns[3] == "RMSE (px)"
+    for row in errors.rows:
+        assert row[3] == pytest.approx(row[1] ** 0.5)
     assert accuracy.rows[0][1] >= max(accuracy.rows[3][1], accuracy.rows[4][1])
