@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import default_collate
@@ -217,3 +218,36 @@ def test_every_registered_system_honours_the_template(name):
         if "H" in spec.layout:
             assert tensor.shape[spec.layout.index("H")] == 4 * side
             assert tensor.shape[spec.layout.index("W")] == 5 * side
+
+
+def test_refocus_radiance_model_trains_and_validates_on_g1s_radiance(tmp_path):
+    from defocus_cli.pipelines.deblur import deblur_network
+    from tests.models.tiny_refocus import deblur_spec, deblur_standin, load
+
+    g1_path = tmp_path / "deblur_standin.onnx"
+    g1 = load(tmp_path, deblur_standin, deblur_spec())
+    cfg = resolve_config("refocus", "tiny", {"data": {"crop": [32, 32]}, "model": {"radiance_model": str(g1_path)}})
+    cls = get_system("refocus")
+    system = cls(cfg)
+    batch = _batch(cls, cfg)
+    expected = torch.stack([torch.from_numpy(np.clip(deblur_network(g1, im.permute(1, 2, 0).numpy()), 0, 1))
+                            for im in batch["image"]]).permute(0, 3, 1, 2)
+    assert not torch.allclose(expected, batch["radiance"])  # G1's radiance is not the truth
+    system.set_input(batch)
+    torch.testing.assert_close(system.batch["radiance"], expected)
+    system.optimize_parameters(0)
+    seen = {}
+
+    def spying_inputs(b):
+        seen["radiance"] = b["radiance"]
+        return cls.generator_inputs(system, b)
+
+    system.generator_inputs = spying_inputs
+    system.predict(batch)  # validation feeds the same radiance
+    torch.testing.assert_close(seen["radiance"], expected)
+    assert "deblur_standin.onnx" in system.notes["radiance"]
+    bad = [({"stages": 1}, "two-stage"), ({"radiance_mix": [0.2, 0.5]}, "use one"), ({}, "not a file")]
+    for extra, message in bad:
+        path = str(g1_path) if "stages" in extra or "radiance_mix" in extra else str(tmp_path / "missing.onnx")
+        with pytest.raises(UsageError, match=message):
+            cls(resolve_config("refocus", "tiny", {"model": {"radiance_model": path, **extra}}))

@@ -13,7 +13,9 @@ Critic conditioned on the slice and the radiance (Eq. 7). ``model.deltas`` is th
 refocus steps trained on: ``[8]``, ``[-9, -5, 5, 9]`` or all 19 (Table 2's three
 configurations). As in the seed, G2 trains on the ground-truth radiance; the pipeline feeds
 it G1's output. ``model.radiance_mix: [lo, hi]`` instead moves the training radiance towards
-the slice by t ~ U(lo, hi), as an imperfect G1 leaves it.
+the slice by t ~ U(lo, hi), as an imperfect G1 leaves it; ``model.radiance_model: FILE``
+(an exported deblur ``.onnx``) trains and validates G2 on that G1's radiance of each slice,
+the input the ``refocus`` pipeline gives it.
 
 Data: :func:`defocus_cli.data.tasks.focal_stack_sample` (10 slices, nearest focus first)
 on the fly, or ``.npz`` samples with keys ``slices`` (10xHxWx3) and ``all_in_focus``.
@@ -26,6 +28,7 @@ refocus ``(image, radiance Nx3xHxW, delta Nx1) -> output`` (two-stage) or
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -201,7 +204,8 @@ class RefocusSystem(WGANImageSystem):
     @classmethod
     def default_config(cls, width: str = "cpu") -> Config:
         blocks = 1 if width == "tiny" else 9
-        return gan_config(width, {"blocks": blocks, "stages": 2, "deltas": [-9, -5, 5, 9], "radiance_mix": [0.0, 0.0]},
+        return gan_config(width, {"blocks": blocks, "stages": 2, "deltas": [-9, -5, 5, 9], "radiance_mix": [0.0, 0.0],
+                                  "radiance_model": None},
                           data={"crop": _CROPS[width], **_STACK_DATA}, train={"batch_size": _BATCH[width]})
 
     def build(self) -> None:
@@ -210,7 +214,10 @@ class RefocusSystem(WGANImageSystem):
             raise UsageError(f"model.stages must be 1 or 2, got {m['stages']!r}")
         _check_deltas(m["deltas"])
         self.radiance_mix = _check_mix(m.get("radiance_mix", [0.0, 0.0]))
+        self.radiance_model = _open_radiance_model(m.get("radiance_model"), m["stages"], self.radiance_mix)
         super().build()
+        if self.radiance_model is not None:
+            self.notes["radiance"] = f"from the deblur model {Path(m['radiance_model']).name} (G1), as refocus feeds it"
         self.notes["stages"] = "two-stage (slice + radiance)" if m["stages"] == 2 else "single-stage (slice only)"
         if self.two_stage and self.radiance_mix[1] > 0:
             lo, hi = self.radiance_mix
@@ -225,6 +232,22 @@ class RefocusSystem(WGANImageSystem):
             t = lo + (hi - lo) * torch.rand(b["image"].shape[0], 1, 1, 1, device=b["image"].device)
             b["radiance"] = b["radiance"] + t * (b["image"] - b["radiance"])
         return super().optimize_parameters(step)
+
+    def set_input(self, batch: Batch) -> None:
+        super().set_input(self._with_model_radiance(batch))
+
+    def predict(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return super().predict(self._with_model_radiance(batch))
+
+    def _with_model_radiance(self, batch: Batch) -> Batch:
+        """``batch`` with its radiance replaced by G1's of each slice (``model.radiance_model``)."""
+        if self.radiance_model is None:
+            return batch
+        from defocus_cli.pipelines.deblur import deblur_network
+
+        images = batch["image"].detach().cpu().permute(0, 2, 3, 1).numpy()
+        radiance = np.stack([np.clip(deblur_network(self.radiance_model, im), 0.0, 1.0) for im in images])
+        return {**batch, "radiance": torch.from_numpy(radiance).permute(0, 3, 1, 2).contiguous()}
 
     @property
     def two_stage(self) -> bool:
@@ -300,6 +323,22 @@ def _check_mix(mix: Any) -> tuple[float, float]:
     if not 0.0 <= lo <= hi <= 1.0:
         raise UsageError(f"model.radiance_mix needs 0 <= lo <= hi <= 1, got {mix!r}")
     return lo, hi
+
+
+def _open_radiance_model(path: Any, stages: int, mix: tuple[float, float]) -> Any:
+    """An onnxruntime session of the deblur model at ``path`` (one CPU thread), or None."""
+    if path is None:
+        return None
+    if stages != 2:
+        raise UsageError("model.radiance_model needs a two-stage G2 (model.stages: 2)")
+    if mix[1] > 0:
+        raise UsageError("model.radiance_model and model.radiance_mix are two ways to imperfect radiance: use one")
+    from defocus_cli.models.resolve import resolve_model
+    from defocus_cli.models.session import create_session
+
+    if not Path(str(path)).is_file():
+        raise UsageError(f"model.radiance_model: {path} is not a file (an exported deblur .onnx)")
+    return create_session(resolve_model(str(path), "deblur"), device="cpu", threads=1)
 
 
 def _check_deltas(deltas: Any) -> list[int]:
