@@ -119,11 +119,11 @@ def averaged_over_views(estimate: Callable[[np.ndarray], np.ndarray], image_srgb
 
     B's estimate is neither mirror- nor shift-equivariant (its four poolings see a photo
     differently when it moves by less than their stride), and the mean cancels part of its
-    error. On 48 held-out scenes, MAE 0.856 px for one pass, 0.840 with the mirror, 0.827
+    error. On 48 held-out scenes, MAE 0.856 px for one pass, 0.840 with the mirror, 0.826
     with the mirror and a half-stride shift (4 passes; the offset was chosen on two other
-    sets of 48, where it gained 0.6-0.9 % over the mirror alone); shifts of 0, 8 / 0, 8 /
-    8, 0 / 8, 8 with the mirror (8 passes) gained nothing more, and a vertical mirror made
-    it worse (0.866: scenes are not upside-down symmetric). The result is exactly
+    sets of 48, where it gained 0.7-0.9 % over the mirror alone). Shifting across, down and
+    both, with the mirror (8 passes), gained nothing more, and a vertical mirror made it
+    worse (0.866: scenes are not upside-down symmetric). The result is exactly
     mirror-equivariant.
     """
     maps = []

@@ -11,8 +11,8 @@ Two tables, laid out as the seed's:
   focus" limit) on labelled data.
 
 Rows: the model in one pass, averaged with its mirror, and averaged over the four views
-``defocus-map`` runs it on (mirror and half-stride shift), the identity-like baseline (an all-zero map: "everything in focus") and
-the classical edge-based estimate (:func:`defocus_cli.ops.defocus_classical.classical_defocus_map`).
+``defocus-map`` runs it on (mirror and half-stride shift); the identity-like baseline (an
+all-zero map: "everything in focus"); and the classical edge-based estimate (:func:`defocus_cli.ops.defocus_classical.classical_defocus_map`).
 
 Data: the held-out synthetic SYNDOF-style split by default; ``--data DIR`` takes a folder of
 ``.npz`` samples (``image``, ``coc_radius_px``), a SYNDOF folder (``image/`` +
@@ -102,7 +102,7 @@ def _samples(data: EvalData) -> Iterator[dict[str, np.ndarray]]:
 
 @register_table("defocus-map")
 def defocus_map_table(model: Predictor, data: EvalData) -> list[Table]:
-    """Seed 002 Table 2 (MSE/MAE) and Fig. 4 (accuracy) layouts; see the module docstring."""
+    """Seed 002 Table 2 (MSE/MAE/RMSE) and Fig. 4 (accuracy) layouts; see the module docstring."""
     from defocus_cli.ops.defocus_classical import classical_defocus_map
     from defocus_cli.pipelines.defocus_learned import averaged_over_views
 
