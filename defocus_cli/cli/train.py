@@ -85,6 +85,8 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
               help="torchvision VGG19 state dict for the perceptual loss (default: a documented substitute).")
 @click.option("--resnet50", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="torchvision ResNet-50 state dict for the deeplens-depth encoder (default: random init).")
+@click.option("--init", "init_from", type=click.Path(dir_okay=False, path_type=Path),
+              help="Start from the weights of a model exported from this system and width (fine-tuning).")
 @click.option("--workers", type=click.IntRange(min=0), help="DataLoader worker processes.")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override one config value.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
@@ -92,8 +94,8 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
               help="End this session after N steps with a checkpoint (the schedule still spans --steps; "
                    "continue with --resume).")
 def train(system: str, out: Path, config_file: Path | None, data_dir: Path | None, steps: int | None,
-          device: str | None, width: str | None, vgg19: Path | None, resnet50: Path | None, workers: int | None,
-          sets: tuple[str, ...], resume: bool, stop_after: int | None) -> None:
+          device: str | None, width: str | None, vgg19: Path | None, resnet50: Path | None,
+          init_from: Path | None, workers: int | None, sets: tuple[str, ...], resume: bool, stop_after: int | None) -> None:
     """Train SYSTEM into the run folder --out (config, checkpoints, metrics.jsonl, visuals).
 
     Runs under torchrun unchanged: torchrun --nproc_per_node 2 -m defocus_cli train ...
@@ -111,6 +113,10 @@ def train(system: str, out: Path, config_file: Path | None, data_dir: Path | Non
         cli_values["train"]["device"] = device
     if workers is not None:
         cli_values["train"]["num_workers"] = workers
+    if init_from is not None:
+        if resume:
+            raise UsageError("--init starts a new run; --resume continues one from its own checkpoint")
+        cli_values["train"]["init_from"] = str(init_from)
     if data_dir is not None:
         cli_values["data"]["dir"] = str(data_dir)
     if vgg19 is not None:

@@ -43,6 +43,7 @@ BASE_CONFIG: Config = {
         "num_workers": 2,
         "device": "cpu",
         "keep_checkpoints": 2,
+        "init_from": None,  # an exported model (.onnx) whose weights a new run starts from
     },
 }
 

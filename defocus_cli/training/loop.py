@@ -46,6 +46,7 @@ from defocus_cli.training.config import load_yaml, resolve_config, save_yaml
 from defocus_cli.training.datasets import StepSampler, describe
 from defocus_cli.training.systems import get_system
 from defocus_cli.training.template import Config, TrainingSystem
+from defocus_cli.training.warm_start import warm_start
 
 CONFIG_NAME = "config.yaml"
 NOTES_NAME = "notes.json"
@@ -243,6 +244,10 @@ def train(
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         say(f"resuming {run} at step {start_step}")
     else:
+        if train_cfg.get("init_from"):
+            copied, fresh = warm_start(system, Path(train_cfg["init_from"]))
+            say(f"starting from the weights of {train_cfg['init_from']} ({copied} tensors"
+                + (f"; {fresh} used only in training start fresh)" if fresh else ")"))
         # Dropout masks and critic interpolates differ per rank, like DDP's per-rank batches.
         torch.manual_seed(int(train_cfg["seed"]) * 1000 + dist.rank() + 1)
 
@@ -253,6 +258,8 @@ def train(
         save_yaml(config, run / CONFIG_NAME)
         notes = {**system.resolved_notes(), "data": describe(train_set), "val_data": describe(val_set),
                  "hardware": hardware(), "torch": torch.__version__, "world_size": dist.world_size()}
+        if train_cfg.get("init_from"):
+            notes["init_from"] = f"the weights of {Path(train_cfg['init_from']).name} (`--init`)"
         (run / NOTES_NAME).write_text(json.dumps(notes, indent=2) + "\n", encoding="utf-8")
     log = RunLog(run / METRICS_NAME, main)
 

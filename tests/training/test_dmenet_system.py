@@ -122,3 +122,10 @@ def test_vgg19_file_initialises_encoder_and_content_network(tmp_path) -> None:
     assert torch.equal(system.blur.features[0].weight, source.features[0].weight)
     system.set_input(_batch(cfg))
     assert np.isfinite(system.optimize_parameters(0)["L_C"])
+
+
+def test_lr_warmup_ramps_up_linearly_then_follows_the_decay() -> None:
+    assert lr_factor(0, 100, warmup=10) == pytest.approx(0.1)
+    assert lr_factor(4, 100, warmup=10) == pytest.approx(0.5)
+    assert lr_factor(9, 100, warmup=10) == 1.0
+    assert lr_factor(2000, 100, warmup=10) == pytest.approx(0.8)

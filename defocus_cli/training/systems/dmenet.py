@@ -85,6 +85,8 @@ class DMENetModelConfig:
     lr_decay: float = 0.8
     decay_every_epochs: int = 20
     epoch_size: int = 8231
+    #: steps over which the lr ramps up from 0 (a fine-tune's fresh Adam moments are noisy)
+    warmup_steps: int = 0
     weights: DMENetWeights = field(default_factory=DMENetWeights)
     vgg19: str | None = None
 
@@ -118,10 +120,12 @@ _WIDTHS: dict[str, dict[str, Any]] = {
 _CROPS = {"paper": [256, 256], "cpu": [96, 96], "tiny": [32, 32]}
 
 
-def lr_factor(step: int, steps_per_epoch: int, decay: float = 0.8, every_epochs: int = 20) -> float:
-    """Multiplier of the initial lr at ``step``: ``decay ** (epoch // every_epochs)``."""
+def lr_factor(step: int, steps_per_epoch: int, decay: float = 0.8, every_epochs: int = 20, warmup: int = 0) -> float:
+    """Multiplier of the initial lr at ``step``: ``decay ** (epoch // every_epochs)``, ramped
+    linearly from 0 over the first ``warmup`` steps."""
     epoch = step // max(1, steps_per_epoch)
-    return decay ** (epoch // every_epochs)
+    ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    return ramp * decay ** (epoch // every_epochs)
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -249,9 +253,9 @@ class DMENetSystem(TrainingSystem):
         opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
         # D's optimiser exists only when D trains (an unused one would be stepped by its scheduler)
         self.optimizers = {"g": opt_g, "d": opt_d} if self.use_domain else {"g": opt_g}
-        spe, decay, every = self.steps_per_epoch, cfg.lr_decay, cfg.decay_every_epochs
+        spe, decay, every, warmup = self.steps_per_epoch, cfg.lr_decay, cfg.decay_every_epochs, cfg.warmup_steps
         self.schedulers = {
-            k: torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(s, spe, decay, every))
+            k: torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(s, spe, decay, every, warmup))
             for k, o in self.optimizers.items()
         }
         self.inputs: Batch = {}
