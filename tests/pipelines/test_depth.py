@@ -61,14 +61,15 @@ def test_depth_anything_input_is_imagenet_at_518_in_multiples_of_14():
     image = _photo(700, 1000)
     net = RecordingNetwork(DEPTH_ANYTHING_V2_SMALL, lambda x: x[:, 0])
     depth = predict_depth(image, net)
-    (seen,) = net.seen
-    assert seen.shape == (1, 3, 364, 518) and seen.dtype == np.float32
+    seen, seen_mirrored = net.seen  # the photo and its left-right mirror
+    assert seen.shape == seen_mirrored.shape == (1, 3, 364, 518) and seen.dtype == np.float32
     # The top-left corner is the photo shrunk to 518 px, normalized with ImageNet mean/std.
     import cv2
 
     small = cv2.resize(image, (518, 363), interpolation=cv2.INTER_AREA)
     expected = ((small - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
     np.testing.assert_allclose(seen[0, :, :363], expected, atol=1e-5)
+    np.testing.assert_allclose(seen_mirrored[0, :, :363], expected[:, :, ::-1], atol=1e-5)
     assert depth.shape == (700, 1000) and depth.dtype == np.float32
 
 

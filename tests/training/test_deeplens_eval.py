@@ -49,10 +49,13 @@ def test_depth_table_with_an_oracle(tmp_path) -> None:
     for i, s in enumerate(samples):
         np.savez(tmp_path / f"{i}.npz", **s)
     lookup = {s["image"].tobytes(): s["depth"] for s in samples}
+    # the mirrored view too (the pipeline's row averages the photo with its mirror)
+    lookup.update({np.ascontiguousarray(s["image"][:, ::-1]).tobytes(): s["depth"][:, ::-1] for s in samples})
     oracle = Predictor(lambda x: lookup[x["image"].tobytes()][..., None], ["image"], "oracle")
     (table,) = get_table("depth")(oracle, EvalData(None, folder=tmp_path, count=0))
     assert table.rows[0][1] == pytest.approx(0.0, abs=1e-6)
-    assert table.rows[1][1] > 0.01
+    assert table.rows[1][0].endswith("averaged with its mirror") and table.rows[1][1] == pytest.approx(0.0, abs=1e-6)
+    assert table.rows[2][1] > 0.01
 
 
 def test_lens_blur_tables_layout_and_identity_row(tmp_path) -> None:
@@ -101,8 +104,12 @@ def test_real_photo_depth_table_ranks_an_oracle_first() -> None:
     filled = np.where(np.isfinite(disparity), disparity, 0.0).astype(np.float32)
 
     def oracle(inputs):
-        h, w = inputs["image"].shape[:2]
-        return cv2.resize(filled, (w, h), interpolation=cv2.INTER_AREA)[..., None]
+        image = inputs["image"]
+        h, w = image.shape[:2]
+        truth = cv2.resize(filled, (w, h), interpolation=cv2.INTER_AREA)
+        # The photo is brighter on its left third than its right: the mirrored view is not.
+        mirrored = image[:, : w // 3].mean() < image[:, -(w // 3):].mean()
+        return (truth[:, ::-1] if mirrored else truth)[..., None]
 
     table = real_photo_depth_table(Predictor(oracle, ["image"], "oracle"))
     ours = [row for row in table.rows if row[0].startswith("Ours")]
