@@ -11,7 +11,10 @@ and scored by how much of the subject a 4 % blur radius (K = 0.04 x the long sid
 keep within 1 px of sharp, in the depth the render would use. A scene is a hit when at least
 half of its subject stays sharp. Rows: :func:`~defocus_cli.pipelines.shallow_dof.auto_focus_depth`
 at each ``--share`` (its ``AUTO_FOCUS_PEAK_SHARE``; the first is the shipped value when
-omitted) and the depth at the centre pixel as the baseline. Prints a Markdown table.
+omitted); when the depth model has a subject output, the same steered by the predicted
+subject map at each ``--subject-sigma`` (``AUTO_FOCUS_SUBJECT_SIGMA_FRACTION``), as
+``shallow-dof`` runs it (true-depth column: the true depth with the predicted subject); and
+the depth at the centre pixel as the baseline. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -23,24 +26,29 @@ import numpy as np
 
 from defocus_cli.data.tasks import depth_scene_sample
 from defocus_cli.pipelines import shallow_dof
-from defocus_cli.pipelines.depth import predict_depth
+from defocus_cli.pipelines.depth import SUBJECT_OUTPUT, predict_depth_and_subject
 
 BLUR_FRACTION = 0.04
 HIT_SHARE = 0.5
 
 
-def auto_focus_with_share(share: float) -> Callable[[np.ndarray], float]:
-    def focus(depth: np.ndarray) -> float:
-        shipped = shallow_dof.AUTO_FOCUS_PEAK_SHARE
-        shallow_dof.AUTO_FOCUS_PEAK_SHARE = share
+FocusRule = Callable[[np.ndarray, np.ndarray | None], float]
+
+
+def auto_focus_with(setting: str, value: float, subject: bool) -> FocusRule:
+    """``auto_focus_depth`` with one of its module constants set to ``value``, given the
+    predicted subject map (``subject``) or not."""
+    def focus(depth: np.ndarray, subject_map: np.ndarray | None) -> float:
+        shipped = getattr(shallow_dof, setting)
+        setattr(shallow_dof, setting, value)
         try:
-            return shallow_dof.auto_focus_depth(depth)
+            return shallow_dof.auto_focus_depth(depth, subject_map if subject else None)
         finally:
-            shallow_dof.AUTO_FOCUS_PEAK_SHARE = shipped
+            setattr(shallow_dof, setting, shipped)
     return focus
 
 
-def centre_depth(depth: np.ndarray) -> float:
+def centre_depth(depth: np.ndarray, subject_map: np.ndarray | None = None) -> float:
     return float(depth[depth.shape[0] // 2, depth.shape[1] // 2])
 
 
@@ -57,20 +65,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=777)
     parser.add_argument("--share", type=float, nargs="*", default=None,
                         help="AUTO_FOCUS_PEAK_SHARE values to compare (default: the shipped one)")
+    parser.add_argument("--subject-sigma", type=float, nargs="*", default=None,
+                        help="AUTO_FOCUS_SUBJECT_SIGMA_FRACTION values to compare (default: the shipped one)")
     parser.add_argument("--depth-model", default=None, help="depth model (default: the installed one)")
     parser.add_argument("--no-predicted", action="store_true", help="score on the true depth only")
     args = parser.parse_args()
 
-    rules: dict[str, Callable[[np.ndarray], float]] = {
-        f"auto focus, peak share {share:g}": auto_focus_with_share(share)
+    rules: dict[str, FocusRule] = {
+        f"auto focus, peak share {share:g}": auto_focus_with("AUTO_FOCUS_PEAK_SHARE", share, subject=False)
         for share in (args.share or [shallow_dof.AUTO_FOCUS_PEAK_SHARE])
     }
-    rules["centre pixel's depth"] = centre_depth
     model = None
     if not args.no_predicted:
         from defocus_cli.cli.model_options import open_model
 
         model = open_model("depth", args.depth_model, device="cpu")
+        if any(t.name == SUBJECT_OUTPUT for t in model.spec.outputs):
+            for sigma in args.subject_sigma or [shallow_dof.AUTO_FOCUS_SUBJECT_SIGMA_FRACTION]:
+                rules[f"auto focus with the predicted subject, sigma {sigma:g}"] = auto_focus_with(
+                    "AUTO_FOCUS_SUBJECT_SIGMA_FRACTION", sigma, subject=True)
+    rules["centre pixel's depth"] = centre_depth
     blur_radius_px = BLUR_FRACTION * args.size
     scores: dict[tuple[str, str], list[float]] = {}
     rng = np.random.default_rng(args.seed)
@@ -80,11 +94,13 @@ def main() -> None:
         if not subject.any():
             continue
         depths = {"true depth": sample["depth"]}
+        subject_map = None
         if model is not None:
-            depths["predicted depth"] = predict_depth(np.clip(sample["image"], 0.0, 1.0), model)
+            prediction = predict_depth_and_subject(np.clip(sample["image"], 0.0, 1.0), model)
+            depths["predicted depth"], subject_map = prediction.depth, prediction.subject
         for rule, focus_of in rules.items():
             for kind, depth in depths.items():
-                share = sharp_share(depth, subject, focus_of(depth), blur_radius_px)
+                share = sharp_share(depth, subject, focus_of(depth, subject_map), blur_radius_px)
                 scores.setdefault((rule, kind), []).append(share)
     kinds = ["true depth"] + ([] if model is None else ["predicted depth"])
     print(f"{len(scores[next(iter(scores))])} scenes at {args.size} px, K = {blur_radius_px:g} px; "

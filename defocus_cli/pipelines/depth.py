@@ -20,12 +20,20 @@ The working-resolution map is carried to full resolution by joint guided upsampl
 photo as guide (:func:`defocus_cli.ops.guided.guided_upsample`), so depth edges snap to the
 photo's edges.
 
+A DeepLens depth graph also has a :data:`SUBJECT_OUTPUT`: its segmentation head's probability
+that a pixel belongs to the nearest subject (Eq. 1). :func:`predict_depth_and_subject` returns
+it at the working resolution (automatic focus only needs it coarse); other models have none.
+
 Example::
 
     depth_inv_norm = predict_depth(image_srgb, model)   # model: a LoadedModel of task "depth"
+    prediction = predict_depth_and_subject(image_srgb, model)
+    prediction.depth, prediction.subject                 # subject: None without that output
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -48,6 +56,17 @@ GUIDED_RADIUS_WORKING_PX = 2
 GUIDED_EPS = 1e-3
 #: ``spec.extra['units']`` prefix of graphs that normalize their output themselves.
 NORMALIZED_UNITS = "normalized inverse depth"
+#: Name of a depth graph's optional second output: the subject probability in [0, 1].
+SUBJECT_OUTPUT = "subject"
+
+
+@dataclass
+class DepthPrediction:
+    """``depth``: HxW normalized inverse depth at the photo's resolution; ``subject``: the
+    network's subject probability at its working resolution, or None if it has none."""
+
+    depth: np.ndarray
+    subject: np.ndarray | None
 
 
 def working_size(height: int, width: int, long_side_px: int) -> tuple[int, int]:
@@ -89,21 +108,32 @@ def predicts_normalized(spec: ModelSpec) -> bool:
 
 
 def _run_network(image_srgb: np.ndarray, model: Network) -> np.ndarray:
-    """The network's raw HxW map of a working-size photo (reflect-padded to its stride)."""
+    """The network's raw maps of a working-size photo (reflect-padded to its stride), HxWxC:
+    the depth, then the subject probability when the graph has that output."""
     spec = model.spec
     padded, size = tiling.pad_to_stride(preprocess.encode(image_srgb, spec.preprocessing), spec.stride, min_strides=2)
     input_name = spec.inputs[0].name if spec.inputs else "image"
     outputs = model.run({input_name: preprocess.hwc_to_nchw(padded)})
     output_name = spec.outputs[0].name if spec.outputs else next(iter(outputs))
-    return tiling.crop(_output_map(outputs[output_name], padded.shape[:2]), size)
+    maps = [_output_map(outputs[output_name], padded.shape[:2])]
+    if SUBJECT_OUTPUT in outputs and output_name != SUBJECT_OUTPUT:
+        maps.append(_output_map(outputs[SUBJECT_OUTPUT], padded.shape[:2]))
+    return tiling.crop(np.stack(maps, axis=-1), size)
 
 
 def predict_depth(image_srgb: np.ndarray, model: Network, *, working_px: int | None = None) -> np.ndarray:
     """Normalized inverse depth (HxW float32 in [0, 1], 1 = nearest) of an HxWx3 sRGB photo.
 
-    ``model``: a depth network with one image input and one depth output (NHW or N1HW);
+    ``model``: a depth network with one image input and a depth output (NHW or N1HW), first;
     ``working_px`` overrides the long side it runs at.
     """
+    return predict_depth_and_subject(image_srgb, model, working_px=working_px).depth
+
+
+def predict_depth_and_subject(image_srgb: np.ndarray, model: Network, *,
+                              working_px: int | None = None) -> DepthPrediction:
+    """:func:`predict_depth`'s depth, and the subject probability (working resolution) of a
+    graph with a :data:`SUBJECT_OUTPUT`, both averaged with the mirror image's."""
     check_image(image_srgb, "image_srgb", channels=(3,))
     spec = model.spec
     height, width = image_srgb.shape[:2]
@@ -112,10 +142,11 @@ def predict_depth(image_srgb: np.ndarray, model: Network, *, working_px: int | N
     small = image_srgb
     if small_size != (height, width):
         small = cv2.resize(image_srgb, (small_size[1], small_size[0]), interpolation=cv2.INTER_AREA)
-    raw = averaged_over_views(lambda view: _run_network(view, model), small)
-    depth_small = normalize_depth(raw, robust=not predicts_normalized(spec))
+    maps = averaged_over_views(lambda view: _run_network(view, model), small)
+    subject = np.clip(maps[..., 1], 0.0, 1.0).astype(np.float32) if maps.shape[-1] > 1 else None
+    depth_small = normalize_depth(maps[..., 0], robust=not predicts_normalized(spec))
     if small_size == (height, width):
-        return depth_small
+        return DepthPrediction(depth_small, subject)
     radius = max(1, round(GUIDED_RADIUS_WORKING_PX * max(height, width) / max(small_size)))
     depth = guided_upsample(np.asarray(image_srgb, np.float32), depth_small, radius, GUIDED_EPS)
-    return np.clip(depth, 0.0, 1.0).astype(np.float32)
+    return DepthPrediction(np.clip(depth, 0.0, 1.0).astype(np.float32), subject)

@@ -30,6 +30,10 @@ FOCUS_WINDOW_FRACTION = 0.02
 #: benchmarks/auto_focus.py, docs/MODELS.md).
 AUTO_FOCUS_SIGMA_FRACTION = 0.15
 AUTO_FOCUS_PEAK_SHARE = 0.15
+#: With a subject map (the depth network's segmentation head): the least share of the frame
+#: it must mark (probability > 0.5) to be used, and the wider centre weighting it gets.
+AUTO_FOCUS_MIN_SUBJECT_SHARE = 0.01
+AUTO_FOCUS_SUBJECT_SIGMA_FRACTION = 0.3
 #: Depth samples per side at most for the automatic focus (a statistic, not a filter).
 AUTO_FOCUS_SAMPLES = 256
 _BINS = 64
@@ -110,31 +114,47 @@ def focus_depth_at(depth_inv_norm: np.ndarray, x: float, y: float) -> float:
     return float(np.median(values[near])) if near.any() else float(peak)
 
 
-def auto_focus_depth(depth_inv_norm: np.ndarray) -> float:
-    """Default focus depth when neither a point nor a depth is given: the nearest large region
-    near the centre.
+def auto_focus_depth(depth_inv_norm: np.ndarray, subject: np.ndarray | None = None) -> float:
+    """Default focus depth when neither a point nor a depth is given: the subject's depth.
 
-    The depth's histogram is weighted by a Gaussian around the image centre (sigma = 15% of
-    each side) and smoothed. Its highest peak is the focus, unless a nearer, separate peak
-    (the histogram dips below half its height in between) reaches 15% of it: then the nearest
-    such peak wins, so a subject standing in front of a background is chosen even where the
-    background fills more of the centre, while a slanted ground (no dip) keeps the centre's
-    depth. The focus is the median of the central depths within two bins of that peak.
+    Without ``subject``, the nearest large region near the centre: the depth's histogram is
+    weighted by a Gaussian around the image centre (sigma = 15% of each side) and smoothed.
+    Its highest peak is the focus, unless a nearer, separate peak (the histogram dips below
+    half its height in between) reaches 15% of it: then the nearest such peak wins, so a
+    subject standing in front of a background is chosen even where the background fills more
+    of the centre, while a slanted ground (no dip) keeps the centre's depth. The focus is the
+    median of the central depths within two bins of that peak.
+
+    ``subject`` (HxW in [0, 1], any resolution: resized to the depth's) is a probability that
+    each pixel belongs to the subject, the depth network's segmentation head. Where it marks at
+    least :data:`AUTO_FOCUS_MIN_SUBJECT_SHARE` of the frame, it multiplies the weights, and
+    the centre weighting widens to :data:`AUTO_FOCUS_SUBJECT_SIGMA_FRACTION` (a subject need
+    not be central); otherwise it is ignored.
 
     >>> d = np.full((60, 90), 0.2, np.float32); d[20:40, 35:55] = 0.7
     >>> round(auto_focus_depth(d), 2)
     0.7
+    >>> s = np.zeros_like(d); s[:10, :10] = 1; d[:10, :10] = 0.4
+    >>> round(auto_focus_depth(d, subject=s), 2)
+    0.4
     """
     check_map(depth_inv_norm, "depth_inv_norm")
     h, w = depth_inv_norm.shape
     step = max(1, -(-max(h, w) // AUTO_FOCUS_SAMPLES))
-    values = np.asarray(depth_inv_norm[::step, ::step], np.float32)
-    yy, xx = np.mgrid[0 : values.shape[0], 0 : values.shape[1]].astype(np.float32)
-    cy, cx = (values.shape[0] - 1) / 2, (values.shape[1] - 1) / 2
-    sy = max(AUTO_FOCUS_SIGMA_FRACTION * values.shape[0], 0.5)
-    sx = max(AUTO_FOCUS_SIGMA_FRACTION * values.shape[1], 0.5)
-    weights = np.exp(-0.5 * (((yy - cy) / sy) ** 2 + ((xx - cx) / sx) ** 2))
-    values = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
+    values = np.clip(np.nan_to_num(np.asarray(depth_inv_norm[::step, ::step], np.float32), nan=0.0), 0.0, 1.0)
+    mask = None
+    if subject is not None:
+        check_map(subject, "subject")
+        mask = cv2.resize(np.asarray(subject, np.float32), (values.shape[1], values.shape[0]), interpolation=cv2.INTER_AREA)
+        mask = np.clip(np.nan_to_num(mask, nan=0.0), 0.0, 1.0)
+        if np.mean(mask > 0.5) < AUTO_FOCUS_MIN_SUBJECT_SHARE:
+            mask = None
+    sigma = AUTO_FOCUS_SIGMA_FRACTION if mask is None else AUTO_FOCUS_SUBJECT_SIGMA_FRACTION
+    weights = _centre_weights(values.shape, sigma)
+    central = weights > np.exp(-2.0)  # within two sigmas of the centre
+    if mask is not None:
+        weights = weights * mask
+        central = mask > 0.5
     hist, edges = np.histogram(values, bins=_BINS, range=(0.0, 1.0), weights=weights)
     # Wider than focus_depth_at's smoothing (Gaussian, 1.5 bins): a ramp sampled on a grid
     # fills the bins unevenly.
@@ -149,8 +169,16 @@ def auto_focus_depth(depth_inv_norm: np.ndarray) -> float:
             peak = i
             break
     centre = 0.5 * (edges[peak] + edges[peak + 1])
-    near = (np.abs(values - centre) < 2.0 / _BINS) & (weights > np.exp(-2.0))
+    near = (np.abs(values - centre) < 2.0 / _BINS) & central
     return float(np.median(values[near])) if near.any() else float(centre)
+
+
+def _centre_weights(shape: tuple[int, ...], sigma_fraction: float) -> np.ndarray:
+    """Gaussian weights around the centre of an HxW grid, sigma a fraction of each side."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    cy, cx = (shape[0] - 1) / 2, (shape[1] - 1) / 2
+    sy, sx = max(sigma_fraction * shape[0], 0.5), max(sigma_fraction * shape[1], 0.5)
+    return np.exp(-0.5 * (((yy - cy) / sy) ** 2 + ((xx - cx) / sx) ** 2))
 
 
 def shallow_dof(

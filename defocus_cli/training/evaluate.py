@@ -213,6 +213,7 @@ class Predictor:
         def run_torch(inputs: dict[str, np.ndarray]) -> np.ndarray:
             feed, size = _to_nchw(inputs, system.stride)
             out = module(*[torch.from_numpy(feed[n]) for n in names])
+            out = out[0] if isinstance(out, tuple) else out  # the first output, as from_onnx
             return out[0, :, : size[0], : size[1]].permute(1, 2, 0).numpy()
 
         return cls(run_torch, names, f"{run.name} (torch run)", dict(contract.extra))

@@ -153,3 +153,26 @@ def test_learned_lens_usage_and_missing_model(tmp_path: Path, monkeypatch: pytes
     code, out, err = run_cli([*base, "--lens", "learned"])
     assert code == 3 and "--lens classical" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "p_shallow-dof.png").exists()
+
+
+def test_auto_focus_follows_the_predicted_subject(tmp_path: Path, deeplens: Path) -> None:
+    # Stand-in depth = channel mean, subject = blue. A nearer, brighter block fills the centre;
+    # the subject (blue, farther) sits in a corner: the subject map, not the centre, wins.
+    pixels = np.zeros((64, 96, 3), np.uint8)
+    pixels[..., :2] = 150
+    pixels[16:48, 32:64, :2] = 230
+    pixels[2:22, 2:30] = (0, 0, 255)
+    Image.fromarray(pixels).save(tmp_path / "s.png")
+    code, out, err = run_cli(["shallow-dof", str(tmp_path / "s.png"), "--json"])
+    assert code == 0, err
+    line = json.loads(out)
+    assert line["focus"] == "auto" and line["subject"] == "predicted"
+    assert line["focus_depth"] == pytest.approx(0.0, abs=0.02)  # the subject's depth, the farthest
+    # A given depth file has no subject map: the central block is focused.
+    depth = pixels.mean(axis=2).astype(np.float32) / 255
+    np.save(tmp_path / "s.npy", (depth - depth.min()) / (depth.max() - depth.min()))
+    code, out, err = run_cli(["shallow-dof", str(tmp_path / "s.png"), "--depth", str(tmp_path / "s.npy"),
+                              "--json", "-o", str(tmp_path / "given.png")])
+    assert code == 0, err
+    line = json.loads(out)
+    assert "subject" not in line and line["focus_depth"] == pytest.approx(1.0, abs=0.02)

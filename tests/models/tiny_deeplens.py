@@ -5,7 +5,8 @@ Each graph passes its input through SpaceToDepth/DepthToSpace with the network's
 block size, so onnxruntime refuses sides that are not multiples of the stride, just as the
 real exports do. What they compute is simple enough for tests to predict exactly:
 
-- DeepLens depth (``image`` N3HW -> ``depth`` N1HW): the channel mean of the image;
+- DeepLens depth (``image`` N3HW -> ``depth`` N1HW, ``subject`` N1HW): the channel mean of
+  the image, and its blue channel as the subject probability;
 - Depth Anything (``pixel_values`` N3HW -> ``predicted_depth`` NHW): the first channel (red,
   ImageNet-normalized), so brighter red = nearer;
 - DeepLens lens blur (``image``, ``signed_depth`` -> ``output``): ``image * (1 - a) + 0.5 a``
@@ -36,14 +37,21 @@ def _stride_check(name: str, out: str, stride: int) -> list[Any]:
     ]
 
 
-def deeplens_depth_standin(path: Path | None = None) -> bytes:
-    """``image`` N3HW (sides multiples of 8) -> ``depth`` N1HW = channel mean."""
+def deeplens_depth_standin(path: Path | None = None, *, subject: bool = True) -> bytes:
+    """``image`` N3HW (sides multiples of 8) -> ``depth`` N1HW = channel mean, and (unless
+    ``subject`` is False, as in exports before the subject output) ``subject`` N1HW = blue."""
     nodes = _stride_check("image", "checked", 8)
     nodes.append(helper.make_node("ReduceMean", ["checked"], ["depth"], axes=[1], keepdims=1))
+    outputs = [helper.make_tensor_value_info("depth", TensorProto.FLOAT, ["N", 1, "H", "W"])]
+    initializers = []
+    if subject:
+        initializers = [numpy_helper.from_array(np.array([v], np.int64), n)
+                        for v, n in ((2, "blue_start"), (3, "blue_end"), (1, "channel_axis"))]
+        nodes.append(helper.make_node("Slice", ["checked", "blue_start", "blue_end", "channel_axis"], ["subject"]))
+        outputs.append(helper.make_tensor_value_info("subject", TensorProto.FLOAT, ["N", 1, "H", "W"]))
     graph = helper.make_graph(
         nodes, "deeplens_depth_standin",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [helper.make_tensor_value_info("depth", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])], outputs, initializers,
     )
     return _save(graph, path)
 
@@ -91,7 +99,7 @@ def depth_spec(file: str = "deeplens-depth-test.onnx", sha256: str = "0" * 64, *
     """A bundled deeplens-depth spec as ``defocus export`` writes it."""
     return ModelSpec(
         name="deeplens-depth-test", task="depth", file=file, sha256=sha256,
-        inputs=(TensorSpec("image"),), outputs=(TensorSpec("depth", "NCHW", 1),),
+        inputs=(TensorSpec("image"),), outputs=(TensorSpec("depth", "NCHW", 1), TensorSpec("subject", "NCHW", 1)),
         preprocessing="srgb01", stride=8, licence="MIT",
         extra={"units": DEPTH_UNITS, "system": "deeplens-depth", **extra},
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +10,14 @@ import pytest
 
 from defocus_cli.models import tiling
 from defocus_cli.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from defocus_cli.models.registry import DEPTH_ANYTHING_V2_SMALL, ModelSpec
+from defocus_cli.models.registry import DEPTH_ANYTHING_V2_SMALL, ModelSpec, TensorSpec
 from defocus_cli.models.resolve import ResolvedModel
 from defocus_cli.models.session import create_session
 from defocus_cli.pipelines.depth import (
     DEFAULT_WORKING_PX,
     normalize_depth,
     predict_depth,
+    predict_depth_and_subject,
     working_size,
 )
 from tests.models.tiny_deeplens import deeplens_depth_standin, depth_anything_standin, depth_spec
@@ -104,6 +105,21 @@ def test_deeplens_standin_odd_sizes_come_back_at_input_size(tmp_path: Path):
         # The stand-in's raw output is the channel mean; min-max over the photo's own pixels.
         mean = image.mean(axis=2)
         np.testing.assert_allclose(depth, (mean - mean.min()) / (mean.max() - mean.min()), atol=1e-5)
+
+
+def test_subject_output_comes_back_at_working_size_mirror_averaged(tmp_path: Path):
+    net = _session(tmp_path, replace(depth_spec(), working_resolution=64), deeplens_depth_standin())
+    image = _photo(96, 128)
+    image[20:50, 10:40, 2] = 1.0  # the stand-in's subject: its blue channel
+    prediction = predict_depth_and_subject(image, net)
+    assert prediction.depth.shape == (96, 128)
+    assert prediction.subject is not None and prediction.subject.shape == (48, 64)
+    assert prediction.subject[17, 12] == pytest.approx(1.0) and prediction.subject[40, 50] < 0.85
+    np.testing.assert_array_equal(prediction.depth, predict_depth(image, net))
+    # An export without the output (or any other depth model) has no subject.
+    old_spec = replace(depth_spec(), outputs=(TensorSpec("depth", "NCHW", 1),))
+    old = _session(tmp_path, old_spec, deeplens_depth_standin(subject=False))
+    assert predict_depth_and_subject(image, old).subject is None
 
 
 def test_guided_upsampling_keeps_depth_edges_on_photo_edges(tmp_path: Path):

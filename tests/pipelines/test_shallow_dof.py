@@ -82,6 +82,25 @@ def test_auto_focus_prefers_a_near_subject_over_the_background_behind_it():
     assert auto_focus_depth(corner) == pytest.approx(0.3)
 
 
+def test_auto_focus_with_a_subject_map_takes_the_subject_depth():
+    # An off-centre subject (rule of thirds) behind a nearer centre: without the map the
+    # centre's nearer cluster wins; the map, at a lower resolution, points at the subject.
+    depth = np.full((300, 450), 0.2, np.float32)
+    depth[100:200, 175:275] = 0.9
+    depth[60:160, 60:140] = 0.55
+    subject = np.zeros((75, 112), np.float32)
+    subject[15:40, 15:35] = 0.95
+    assert auto_focus_depth(depth) == pytest.approx(0.9)
+    assert auto_focus_depth(depth, subject) == pytest.approx(0.55)
+    # A map that marks (almost) nothing is ignored.
+    speck = np.zeros_like(subject)
+    speck[20, 20] = 1.0
+    assert auto_focus_depth(depth, speck) == pytest.approx(0.9)
+    assert auto_focus_depth(depth, np.full_like(subject, 0.4)) == pytest.approx(0.9)
+    with pytest.raises(ValueError):
+        auto_focus_depth(depth, np.zeros((4, 4, 3), np.float32))
+
+
 def test_auto_focus_on_a_slanted_ground_takes_the_centre_depth():
     ramp = np.repeat(np.linspace(0.0, 1.0, 400, dtype=np.float32)[:, None], 500, axis=1)
     assert auto_focus_depth(ramp) == pytest.approx(0.5, abs=0.03)

@@ -25,7 +25,10 @@ def test_onnx_matches_torch_at_two_sizes(name, tmp_path) -> None:
     contract = system.export_contract()
     example = contract.example(5 * s, 2 * s)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    out = session.run(None, {t.name: x.numpy() for t, x in zip(contract.inputs, example, strict=True)})[0]
+    outs = session.run(None, {t.name: x.numpy() for t, x in zip(contract.inputs, example, strict=True)})
     with torch.no_grad():
-        ref = system.inference_module().eval()(*example).numpy()
-    assert out.shape == ref.shape and float(np.abs(out - ref).max()) < TOLERANCE
+        refs = system.inference_module().eval()(*example)
+    refs = refs if isinstance(refs, tuple) else (refs,)
+    assert len(outs) == len(refs) == len(contract.outputs)
+    for out, ref in zip(outs, refs, strict=True):
+        assert out.shape == tuple(ref.shape) and float(np.abs(out - ref.numpy()).max()) < TOLERANCE

@@ -52,9 +52,11 @@ def test_depth_trains_overfits_and_exports_normalized_depth() -> None:
     assert "random" in system.notes["encoder_init"]
     module = system.inference_module().eval()
     with torch.no_grad():
-        depth = module(torch.rand(1, 3, 24, 40))
-    assert depth.shape == (1, 1, 24, 40)
+        depth, subject = module(torch.rand(1, 3, 24, 40))
+    assert depth.shape == subject.shape == (1, 1, 24, 40)
     assert float(depth.min()) == pytest.approx(0, abs=1e-6) and float(depth.max()) == pytest.approx(1, abs=1e-4)
+    assert float(subject.min()) >= 0 and float(subject.max()) <= 1  # a probability, not normalized
+    assert [t.name for t in system.export_contract().outputs] == ["depth", "subject"]
     assert set(system.validation_metrics(_batch("deeplens-depth", cfg, "val"))) == {"depth_mae"}
 
 

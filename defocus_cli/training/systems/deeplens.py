@@ -39,6 +39,7 @@ from torch import nn
 from defocus_cli.data.tasks import DEPTH_CLOSEUP_SHARE, DEPTH_COMPOSITE_SHARE, DEPTH_DOF_SHARE
 from defocus_cli.errors import UsageError
 from defocus_cli.models.registry import TensorSpec
+from defocus_cli.pipelines.depth import SUBJECT_OUTPUT
 from defocus_cli.training.datasets import (
     UNBOUNDED,
     NpzFolderDataset,
@@ -222,7 +223,9 @@ class RgbdWithSegmentation(torch.utils.data.Dataset):
 
 
 class DepthInference(nn.Module):
-    """Export wrapper: sRGB image Bx3xHxW -> normalized inverse depth Bx1xHxW in [0, 1], 1 = nearest.
+    """Export wrapper: sRGB image Bx3xHxW -> ``(depth, subject)``, each Bx1xHxW in [0, 1]:
+    normalized inverse depth (1 = nearest) and the segmentation head's probability that a
+    pixel belongs to the nearest subject (Eq. 1's S), which automatic focus aims at.
 
     The per-image min-max normalization is part of the graph (the loss trains it so, §3.1).
     """
@@ -232,9 +235,9 @@ class DepthInference(nn.Module):
         self.net = net
         self.normalize = normalize
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        depth, _ = self.net(image)
-        return normalize_minmax(depth) if self.normalize else depth
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        depth, subject = self.net(image)
+        return (normalize_minmax(depth) if self.normalize else depth), subject
 
 
 @register_system
@@ -306,7 +309,7 @@ class DeepLensDepthSystem(TrainingSystem):
         was_training = self.training
         self.eval()
         try:
-            pred = self.inference_module()(batch["image"].to(self.device))
+            pred, _ = self.inference_module()(batch["image"].to(self.device))
         finally:
             self.train(was_training)
         gt = normalize_minmax(batch["depth"].to(self.device))
@@ -318,10 +321,11 @@ class DeepLensDepthSystem(TrainingSystem):
     def export_contract(self) -> ExportContract:
         return ExportContract(
             inputs=(TensorSpec("image"),),
-            outputs=(TensorSpec("depth", "NCHW", 1),),
+            outputs=(TensorSpec("depth", "NCHW", 1), TensorSpec(SUBJECT_OUTPUT, "NCHW", 1)),
             example=lambda h, w: (torch.rand(1, 3, h, w),),
             preprocessing="srgb01",
-            extra={"units": "normalized inverse depth in [0, 1], 1 = nearest (per-image min-max)"},
+            extra={"units": "normalized inverse depth in [0, 1], 1 = nearest (per-image min-max)",
+                   SUBJECT_OUTPUT: "probability in [0, 1] that a pixel belongs to the nearest subject"},
         )
 
     @classmethod
