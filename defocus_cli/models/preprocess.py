@@ -10,8 +10,8 @@ Encodings:
 
 Example::
 
-    >>> batch = to_network(image_hwc, "imagenet")      # 1x3xHxW float32
-    >>> image = from_network(batch, "imagenet")         # back to HxWx3 in [0,1]
+    batch = to_network(image_hwc, "imagenet")      # 1x3xHxW float32
+    image = from_network(batch, "imagenet")         # back to HxWx3 in [0,1]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ huggingface_hub cache, or a revision-pinned download, each checked against its s
 
 Example::
 
-    >>> resolved = resolve_model("depth-anything-v2-small", task="depth", offline=True)
+    resolved = resolve_model("depth-anything-v2-small", task="depth", offline=True)
     ... # WeightsError (exit 3) with a `defocus models fetch` hint when it is not cached yet
 """
 

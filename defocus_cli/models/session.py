@@ -3,9 +3,9 @@ process, and the I/O contract check against the :class:`ModelSpec`.
 
 Example::
 
-    >>> session = get_session(resolved, device="auto", threads=2)
-    >>> session.provider            # the provider really used, e.g. "CPUExecutionProvider"
-    >>> outputs = session.run({"image": batch_nchw})
+    session = get_session(resolved, device="auto", threads=2)
+    session.provider            # the provider really used, e.g. "CPUExecutionProvider"
+    outputs = session.run({"image": batch_nchw})
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ hides the difference.
 
 Example::
 
-    >>> out = run_tiled(lambda t: network(t), image_hwc, tile_px=512, overlap_px=64, stride=4)
+    out = run_tiled(lambda t: network(t), image_hwc, tile_px=512, overlap_px=64, stride=4)
 """
 
 from __future__ import annotations
