@@ -144,12 +144,16 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def check_parity(module: torch.nn.Module, path: Path, contract: Any, sizes: tuple[tuple[int, int], ...]) -> float:
-    """Max abs difference of torch vs onnxruntime over ``sizes``; raises on >= TOLERANCE."""
+def check_parity(module: torch.nn.Module, path: Path, contract: Any, sizes: tuple[tuple[int, int], ...],
+                 outputs: tuple[str, ...] | None = None) -> float:
+    """Max abs difference of torch vs onnxruntime over ``sizes``, on the contract's outputs
+    (or those named in ``outputs``); raises on >= TOLERANCE."""
     from defocus_cli.models.session import import_onnxruntime
 
     ort = import_onnxruntime()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [t.name for t in contract.outputs]
+    compared = [i for i, name in enumerate(names) if outputs is None or name in outputs]
     worst = 0.0
     for i, (h, w) in enumerate(sizes):
         torch.manual_seed(1000 + i)
@@ -157,8 +161,9 @@ def check_parity(module: torch.nn.Module, path: Path, contract: Any, sizes: tupl
         with torch.no_grad():
             expected = module(*inputs)
         expected = expected if isinstance(expected, tuple | list) else (expected,)
+        expected = [expected[i] for i in compared]
         feed = {t.name: x.numpy() for t, x in zip(contract.inputs, inputs, strict=True)}
-        got = session.run([t.name for t in contract.outputs], feed)
+        got = session.run([names[i] for i in compared], feed)
         for e, g in zip(expected, got, strict=True):
             if tuple(e.shape) != tuple(g.shape):
                 raise DefocusError(f"export check failed at {h}x{w}: onnxruntime gives shape {g.shape}, torch {tuple(e.shape)}")

@@ -6,9 +6,15 @@ The dynamo exporter names each weight of the graph by its parameter's dotted pat
 onto a fresh run tensor by tensor. Parts that only training uses (DMENet's auxiliary heads, a
 critic, an optimiser's moments) are not in the file and start as a new run's would.
 
-An exporter may also fold weights into others (a BatchNorm into its convolution); such a file
-cannot seed a run. Rather than trusting the names, the loaded module is run beside the file
-on the same inputs, and a warm start that does not reproduce the file's output is refused.
+The exporter folds an inference-mode BatchNorm into the convolution before it: the file keeps
+the convolution's weight under its name, scaled, and a ``<conv>.weight_bias`` for the shift.
+Such a pair is loaded as the folded weight and a BatchNorm that adds the shift and otherwise
+passes values through (statistics 0 and 1), which computes the same in eval mode. Training
+those BatchNorms again in train mode re-estimates their statistics and starts from another
+function; a run that trains only what follows them (``deeplens-depth``'s
+``model.subject_head_only``) keeps it exactly. Rather than trusting the names, the loaded
+module is run beside the file on the same inputs, and a warm start that does not reproduce
+the file's output is refused.
 """
 
 from __future__ import annotations
@@ -16,9 +22,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from defocus_cli.errors import DefocusError, UsageError
 from defocus_cli.training.template import TrainingSystem
+
+
+def exported_outputs(path: Path) -> list[str]:
+    """The output names of an ONNX file's graph."""
+    import onnx
+
+    return [o.name for o in onnx.load(str(path), load_external_data=False).graph.output]
 
 
 def exported_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -35,6 +49,28 @@ def exported_tensors(path: Path) -> dict[str, torch.Tensor]:
     return {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
 
 
+def unfolded_batchnorms(module: nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Tensors for each BatchNorm of ``module`` that the file folded into the bias-free
+    convolution just before it (``<conv>.weight_bias`` present, ``<bn>.weight`` absent): a
+    pass-through that adds the folded shift."""
+    found: dict[str, torch.Tensor] = {}
+    conv_name, conv = "", None
+    for name, child in module.named_modules():
+        if isinstance(child, nn.Conv2d):
+            conv_name, conv = name, child
+            continue
+        if not isinstance(child, nn.BatchNorm2d) or conv is None:
+            continue
+        shift = tensors.get(f"{conv_name}.weight_bias")
+        if shift is not None and conv.bias is None and f"{name}.weight" not in tensors \
+                and tuple(shift.shape) == (child.num_features,):
+            ones = torch.ones(child.num_features)
+            found.update({f"{name}.weight": ones, f"{name}.bias": shift, f"{name}.running_mean": torch.zeros_like(ones),
+                          f"{name}.running_var": ones - child.eps})  # (x - 0) / sqrt(var + eps) = x
+        conv = None
+    return found
+
+
 def warm_start(system: TrainingSystem, path: Path) -> tuple[int, int]:
     """Copy the weights of the exported model at ``path`` into ``system``'s inference
     networks and check that they now reproduce it; returns how many tensors were copied and
@@ -45,13 +81,20 @@ def warm_start(system: TrainingSystem, path: Path) -> tuple[int, int]:
     from defocus_cli.training.export import CHECK_SIZES, check_parity
 
     path = Path(path)
-    tensors = exported_tensors(path)
     module = system.inference_module()
+    tensors = exported_tensors(path)
+    tensors.update(unfolded_batchnorms(module, tensors))
     state = module.state_dict()
     found = {key: tensors[key] for key in state if key in tensors}
     if not found:
         raise UsageError(f"--init {path}: none of its weights belong to a {system.name} network; "
                          f"pass a model exported from a {system.name} run")
+    contract = system.export_contract()
+    # A file exported before an output was added still seeds a run: compare what it has.
+    present = tuple(t.name for t in contract.outputs if t.name in exported_outputs(path))
+    if not present:
+        raise UsageError(f"--init {path}: it has none of a {system.name} graph's outputs "
+                         f"({', '.join(t.name for t in contract.outputs)})")
     for key, value in found.items():
         if tuple(value.shape) != tuple(state[key].shape):
             raise UsageError(f"--init {path}: {key} is {tuple(value.shape)} there but {tuple(state[key].shape)} "
@@ -61,7 +104,7 @@ def warm_start(system: TrainingSystem, path: Path) -> tuple[int, int]:
     was_training = module.training
     module.eval()
     try:
-        check_parity(module, path, system.export_contract(), CHECK_SIZES[:1])
+        check_parity(module, path, contract, CHECK_SIZES[:1], outputs=present)
     except DefocusError:
         raise UsageError(f"--init {path}: this run does not reproduce the model with its weights "
                          f"({len(found)} of {len(state)} tensors matched); it was exported from a "

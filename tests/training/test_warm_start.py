@@ -113,3 +113,55 @@ def test_cli_init_and_resume_exclude_each_other(dmenet_export, tmp_path, capsys)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "--init starts a new run" in err and "Traceback" not in err
+
+
+def test_folded_batchnorms_are_unfolded_and_a_head_trains_alone(tmp_path) -> None:
+    # The exporter folds deeplens-depth's BatchNorms into their convolutions; a subject-head
+    # run seeded from that file reproduces it, and training changes the subject map only.
+    import onnx
+
+    source = _system("deeplens-depth", seed=3)
+    with torch.no_grad():  # BatchNorm statistics a fresh network does not have
+        for module in source.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "depth-tiny.onnx"
+    export_onnx(source, path)
+    assert any(t.name.endswith(".weight_bias") for t in onnx.load(str(path)).graph.initializer)
+    fresh = _system("deeplens-depth", seed=4, subject_head_only=True)
+    copied, _ = warm_start(fresh, path)
+    assert copied > 0
+    depth_before, subject_before = _outputs(fresh)
+    torch.testing.assert_close(depth_before, _outputs(source)[0], atol=1e-4, rtol=0)  # min-max scales rounding
+    fresh.train()
+    assert not fresh.net.encoder.training and fresh.net.seg_head.training
+    from torch.utils.data import default_collate
+
+    cfg = fresh.config
+    dataset = type(fresh).make_dataset(cfg, "train")
+    fresh.set_input(default_collate([dataset[i] for i in range(2)]))
+    for step in range(3):
+        fresh.optimize_parameters(step)
+    depth_after, subject_after = _outputs(fresh)
+    torch.testing.assert_close(depth_after, depth_before, atol=0, rtol=0)
+    assert not torch.allclose(subject_after, subject_before)
+
+
+def test_an_export_without_a_later_output_still_seeds_a_run(tmp_path) -> None:
+    # Depth exports made before the subject output: the outputs the file has are compared.
+    import onnx
+
+    source = _system("deeplens-depth", seed=3)
+    path = tmp_path / "depth-tiny.onnx"
+    export_onnx(source, path)
+    model = onnx.load(str(path))
+    kept = [o for o in model.graph.output if o.name != "subject"]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    older = tmp_path / "depth-only.onnx"
+    onnx.save(model, str(older))
+    fresh = _system("deeplens-depth", seed=4)
+    copied, _ = warm_start(fresh, older)
+    assert copied > 0
+    torch.testing.assert_close(_outputs(fresh)[0], _outputs(source)[0], atol=1e-4, rtol=0)

@@ -72,6 +72,9 @@ class DepthModelConfig:
     gamma: float = 1.0
     normalize: bool = True
     resnet50: str | None = None
+    # Train the segmentation (subject) head alone, everything before it frozen in eval mode:
+    # adds a subject head to a depth export (--init) without changing its depth at all.
+    subject_head_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -269,13 +272,26 @@ class DeepLensDepthSystem(TrainingSystem):
             self.notes["encoder_init"] = "random (no --resnet50)"
         self.notes["gamma"] = f"{cfg.gamma} (Eq. 1 trade-off; the paper gives no value)"
         self.notes["output"] = "depth: normalized inverse depth in [0, 1], 1 = nearest (per-image min-max)"
+        trained = self.net.parameters()
+        if cfg.subject_head_only:
+            self.net.requires_grad_(False)
+            self.net.seg_head.requires_grad_(True)
+            trained = self.net.seg_head.parameters()
+            self.notes["trained"] = "the segmentation (subject) head only; the rest as loaded, frozen"
         opt = torch.optim.Adam(
-            self.net.parameters(), lr=float(self.train_config.get("lr", 1e-4)), betas=tuple(self.train_config.get("betas", (0.9, 0.999)))
+            trained, lr=float(self.train_config.get("lr", 1e-4)), betas=tuple(self.train_config.get("betas", (0.9, 0.999)))
         )
         self.optimizers = {"depth": opt}
         self.schedulers = {}
         self.inputs: Batch = {}
         self.pred: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def train(self, mode: bool = True) -> DeepLensDepthSystem:
+        super().train(mode)
+        if getattr(self, "cfg", None) and self.cfg.subject_head_only:  # frozen BatchNorms keep their statistics
+            self.net.eval()
+            self.net.seg_head.train(mode)
+        return self
 
     def set_input(self, batch: Batch) -> None:
         for key in ("image", "depth", "segmentation"):
