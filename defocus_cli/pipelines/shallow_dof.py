@@ -151,10 +151,10 @@ def auto_focus_depth(depth_inv_norm: np.ndarray, subject: np.ndarray | None = No
             mask = None
     sigma = AUTO_FOCUS_SIGMA_FRACTION if mask is None else AUTO_FOCUS_SUBJECT_SIGMA_FRACTION
     weights = _centre_weights(values.shape, sigma)
-    central = weights > np.exp(-2.0)  # within two sigmas of the centre
-    if mask is not None:
-        weights = weights * mask
-        central = mask > 0.5
+    if mask is None:
+        central = weights > np.exp(-2.0)  # within two sigmas of the centre
+    else:
+        weights, central = weights * mask, mask > 0.5
     hist, edges = np.histogram(values, bins=_BINS, range=(0.0, 1.0), weights=weights)
     # Wider than focus_depth_at's smoothing (Gaussian, 1.5 bins): a ramp sampled on a grid
     # fills the bins unevenly.

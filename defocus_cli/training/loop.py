@@ -247,7 +247,7 @@ def train(
         if train_cfg.get("init_from"):
             copied, fresh = warm_start(system, Path(train_cfg["init_from"]))
             say(f"starting from the weights of {train_cfg['init_from']} ({copied} tensors"
-                + (f"; {fresh} the file lacks start fresh)" if fresh else ")"))
+                + (f"; {fresh} not in the file start fresh)" if fresh else ")"))
         # Dropout masks and critic interpolates differ per rank, like DDP's per-rank batches.
         torch.manual_seed(int(train_cfg["seed"]) * 1000 + dist.rank() + 1)
 

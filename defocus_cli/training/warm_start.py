@@ -28,15 +28,8 @@ from defocus_cli.errors import DefocusError, UsageError
 from defocus_cli.training.template import TrainingSystem
 
 
-def exported_outputs(path: Path) -> list[str]:
-    """The output names of an ONNX file's graph."""
-    import onnx
-
-    return [o.name for o in onnx.load(str(path), load_external_data=False).graph.output]
-
-
-def exported_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """The named weights (initializers) of an ONNX file as tensors."""
+def read_export(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The named weights (initializers) of an ONNX file as tensors, and its output names."""
     import onnx
     from onnx import numpy_helper
 
@@ -46,7 +39,8 @@ def exported_tensors(path: Path) -> dict[str, torch.Tensor]:
         model = onnx.load(str(path))
     except Exception:  # noqa: BLE001 - any parse failure means the same to the user
         raise UsageError(f"--init {path}: not an ONNX model (export one with `defocus export`)") from None
-    return {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
+    tensors = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
+    return tensors, [o.name for o in model.graph.output]
 
 
 def unfolded_batchnorms(module: nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -82,7 +76,7 @@ def warm_start(system: TrainingSystem, path: Path) -> tuple[int, int]:
 
     path = Path(path)
     module = system.inference_module()
-    tensors = exported_tensors(path)
+    tensors, outputs = read_export(path)
     tensors.update(unfolded_batchnorms(module, tensors))
     state = module.state_dict()
     found = {key: tensors[key] for key in state if key in tensors}
@@ -91,7 +85,7 @@ def warm_start(system: TrainingSystem, path: Path) -> tuple[int, int]:
                          f"pass a model exported from a {system.name} run")
     contract = system.export_contract()
     # A file exported before an output was added still seeds a run: compare what it has.
-    present = tuple(t.name for t in contract.outputs if t.name in exported_outputs(path))
+    present = tuple(t.name for t in contract.outputs if t.name in outputs)
     if not present:
         raise UsageError(f"--init {path}: it has none of a {system.name} graph's outputs "
                          f"({', '.join(t.name for t in contract.outputs)})")
