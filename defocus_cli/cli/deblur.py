@@ -21,7 +21,7 @@ from defocus_cli.io.image import LoadedImage
 @image_job_options
 @mode_options
 @model_options("deblur")
-def deblur(job: JobOptions, mode: str, scale: float | None, model: str | None, device: str, threads: int | None,
+def deblur(job: JobOptions, mode: str, scale: float | None, passes: int, model: str | None, device: str, threads: int | None,
            offline: bool) -> None:
     """Recover the all-in-focus image of photos with the RefocusGAN deblur network.
 
@@ -40,8 +40,8 @@ def deblur(job: JobOptions, mode: str, scale: float | None, model: str | None, d
                            optional=(SML_INPUT,))
 
         def process(image: LoadedImage) -> JobResult:
-            result = run_deblur(image.rgb, net, mode=mode, scale=scale)
-            return JobResult(result.pixels, info=scale_info(result.mode, result.scale, result.blur_radius_px))
+            result = run_deblur(image.rgb, net, mode=mode, scale=scale, passes=passes)
+            return JobResult(result.pixels, info=scale_info(result.mode, result.scale, result.blur_radius_px, result.passes))
 
         return Prepared(process, info=model_info(net))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from defocus_cli.cli.train import require_torch
+from defocus_cli.ops.flip_ensemble import PASSES
 from defocus_cli.training.names import EVAL_TASKS
 
 
@@ -37,9 +38,13 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int
               help="refocus: the deblur model that supplies the radiance (adds the full-pipeline row).")
 @click.option("--depth-model", type=click.Path(exists=True, path_type=Path),
               help="lens-blur: a depth model whose prediction feeds the lens (adds Table 3's Pred row).")
+@click.option("--passes", type=click.Choice([str(p) for p in PASSES]), default="1", show_default=True,
+              callback=lambda ctx, param, value: int(value),
+              help="deblur, refocus (with --deblur-model): also score each network averaged over this many "
+                   "mirrored copies, as the commands run it (their default is 4).")
 @click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON.")
 def eval_cmd(task: str, model: Path, data_dir: Path | None, samples: int, size: tuple[int, int], seed: int,
-             deblur_model: Path | None, depth_model: Path | None, as_json: bool) -> None:
+             deblur_model: Path | None, depth_model: Path | None, passes: int, as_json: bool) -> None:
     """Print TASK's tables in the layout of its paper, next to the identity (and classical)
     baselines."""
     require_torch()
@@ -50,7 +55,8 @@ def eval_cmd(task: str, model: Path, data_dir: Path | None, samples: int, size: 
     if depth_model and task != "lens-blur":
         raise click.UsageError("--depth-model is for eval lens-blur")
     extra = {"deblur": deblur_model, "depth": depth_model}
-    tables = evaluate(task, model, data_dir=data_dir, size=size, count=samples, seed=seed, extra_models=extra)
+    tables = evaluate(task, model, data_dir=data_dir, size=size, count=samples, seed=seed, extra_models=extra,
+                      passes=passes)
     if as_json:
         click.echo(json.dumps([t.as_dict() for t in tables], indent=2))
     else:

@@ -47,7 +47,7 @@ def _delta_callback(ctx: click.Context, param: click.Parameter, value: str | Non
 @model_options("refocus")
 @click.option("--deblur-model", metavar="NAME|PATH|hf://...", default=None,
               help="Checkpoint for the stage-1 deblur network. Default: the bundled one.")
-def refocus(job: JobOptions, delta: int, keep_radiance: str | None, mode: str, scale: float | None,
+def refocus(job: JobOptions, delta: int, keep_radiance: str | None, mode: str, scale: float | None, passes: int,
             model: str | None, device: str, threads: int | None, offline: bool, deblur_model: str | None) -> None:
     """Refocus photos: the focus moves --delta slices nearer (-) or farther (+).
 
@@ -82,10 +82,10 @@ def refocus(job: JobOptions, delta: int, keep_radiance: str | None, mode: str, s
 
         def process(image: LoadedImage) -> JobResult:
             target = extra.destination(image) if extra is not None else None
-            result = run_refocus(image.rgb, delta, g2, g1, mode=mode, scale=scale,
+            result = run_refocus(image.rgb, delta, g2, g1, mode=mode, scale=scale, passes=passes,
                                  keep_radiance=extra is not None and target is not None)
             details = {"delta": delta, "stages": result.stages,
-                       **scale_info(result.mode, result.scale, result.blur_radius_px)}
+                       **scale_info(result.mode, result.scale, result.blur_radius_px, result.passes)}
             if extra is not None:
                 notes = extra.write(target, image, result.radiance) if result.radiance is not None else []
                 details["radiance"] = target if target is not None else "kept existing"

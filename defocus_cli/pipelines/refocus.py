@@ -27,9 +27,11 @@ import numpy as np
 from defocus_cli.models.network import Network
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.color import smooth_chroma_change
+from defocus_cli.ops.flip_ensemble import check_passes
 from defocus_cli.pipelines import scale_match
 from defocus_cli.pipelines.deblur import (
     DEFAULT_MODE,
+    DEFAULT_PASSES,
     TILE_PX,
     choose_scale,
     deblur_network,
@@ -48,7 +50,8 @@ RADIANCE_INPUT, DELTA_INPUT = "radiance", "delta"
 @dataclass
 class Refocused:
     """A refocus result: ``pixels`` HxWx3 float32 sRGB in [0, 1]; ``radiance`` the deblurred
-    stage-1 image at full size when asked for (else None); ``stages`` 2 or 1."""
+    stage-1 image at full size when asked for (else None); ``stages`` 2 or 1; ``passes`` the
+    mirrored runs of each network averaged."""
 
     pixels: np.ndarray
     radiance: np.ndarray | None
@@ -57,6 +60,7 @@ class Refocused:
     scale: float
     blur_radius_px: float | None
     stages: int
+    passes: int = 1
 
 
 def check_delta(delta: object) -> int:
@@ -68,14 +72,16 @@ def check_delta(delta: object) -> int:
 
 def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Network | None = None, *,
             mode: str = DEFAULT_MODE, scale: float | None = None, keep_radiance: bool = False,
-            tile_px: int = TILE_PX) -> Refocused:
+            tile_px: int = TILE_PX, passes: int = DEFAULT_PASSES) -> Refocused:
     """Refocus ``image_srgb`` (HxWx3 float32 sRGB in [0, 1]) by ``delta`` slices (+ = farther).
 
     ``model`` is G2; ``deblur_model`` is G1, required exactly when G2 is two-stage (the
     caller knows from the graph's inputs). ``keep_radiance`` also returns G1's result.
+    ``passes``: each network's mirrored runs averaged (:mod:`defocus_cli.ops.flip_ensemble`).
     """
     check_image(image_srgb, "image_srgb", channels=(3,))
     delta = check_delta(delta)
+    passes = check_passes(passes)
     if keep_radiance and deblur_model is None:
         raise ValueError("keep_radiance needs the deblur model (a two-stage refocus)")
     image = np.asarray(image_srgb, np.float32)
@@ -85,13 +91,13 @@ def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Ne
     small = scale_match.shrink(image, size)
     radiance_small = None
     if deblur_model is not None and (delta != 0 or keep_radiance):
-        radiance_small = deblur_network(deblur_model, small, tile_px=tile_px)
+        radiance_small = deblur_network(deblur_model, small, tile_px=tile_px, passes=passes)
     if delta == 0:
         pixels = image.copy()
     else:
         planes = {RADIANCE_INPUT: radiance_small} if radiance_small is not None else {}
         constants = {DELTA_INPUT: np.full((1, 1), delta, np.float32)}
-        refocused = smooth_chroma_change(small, run_image_network(model, small, planes, constants, tile_px=tile_px),
+        refocused = smooth_chroma_change(small, run_image_network(model, small, planes, constants, tile_px=tile_px, passes=passes),
                                          CHROMA_SIGMA_PX)
         pixels = scale_match.bring_up(image, small, refocused, gate=True)
         np.clip(pixels, 0.0, 1.0, out=pixels)
@@ -100,4 +106,4 @@ def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Ne
         assert radiance_small is not None
         radiance = scale_match.bring_up(image, small, radiance_small)
         np.clip(radiance, 0.0, 1.0, out=radiance)
-    return Refocused(pixels, radiance, delta, mode, working, blur, 2 if deblur_model is not None else 1)
+    return Refocused(pixels, radiance, delta, mode, working, blur, 2 if deblur_model is not None else 1, passes)

@@ -410,36 +410,57 @@ def composite_all_in_focus(slices: np.ndarray) -> np.ndarray:
     return np.take_along_axis(slices, best[None, :, :, None].repeat(3, axis=3), axis=0)[0]
 
 
+def mirrored(model: Predictor, feed: dict[str, np.ndarray], passes: int) -> np.ndarray:
+    """``model`` on ``feed`` averaged over ``passes`` mirrored copies, as the ``deblur`` and
+    ``refocus`` commands run it (:mod:`defocus_cli.ops.flip_ensemble`), clipped to [0, 1]."""
+    from defocus_cli.ops.flip_ensemble import flip_averaged_feed
+
+    return np.clip(flip_averaged_feed(lambda f: np.clip(model(f), 0, 1), feed, passes), 0, 1)
+
+
+def _passes_label(passes: int) -> str:
+    return f"{passes} mirrored passes averaged" if passes > 1 else "one pass"
+
+
 @register_table("deblur")
-def deblur_table(model: Predictor, data: EvalData) -> list[Table]:
+def deblur_table(model: Predictor, data: EvalData, passes: int = 1) -> list[Table]:
+    """Seed 001 Table 1; ``passes`` > 1 adds the row of the network averaged over that many
+    mirrored copies of each slice (``deblur --passes``)."""
     from defocus_cli.ops.focus import sml
 
-    scores: dict[str, list[tuple[float, float]]] = {"identity": [], "model": [], "composite": []}
+    scores: dict[str, list[tuple[float, float]]] = {"identity": [], "model": [], "mirrored": [], "composite": []}
     for s in data.samples("test"):
         slices, target = np.asarray(s["slices"], np.float32), np.asarray(s["all_in_focus"], np.float32)
         for image in slices:
+            feed = {"image": image, "sml": sml(image)}
             scores["identity"].append(pair_metrics(image, target))
-            scores["model"].append(pair_metrics(model({"image": image, "sml": sml(image)}), target))
+            scores["model"].append(pair_metrics(model(feed), target))
+            if passes > 1:
+                scores["mirrored"].append(pair_metrics(mirrored(model, feed, passes), target))
         scores["composite"].append(pair_metrics(composite_all_in_focus(slices), target))
     table = Table("Seed 001 Table 1 layout: deblurring (every slice of each test stack)",
                   ["Deblurring experiment", "PSNR", "SSIM"])
     table.rows = [
         ["Identity (input slice)", *_mean(scores["identity"])],
         [f"Ours: {model.description}", *_mean(scores["model"])],
-        ["Composite Focus Measure (uses entire stack)", *_mean(scores["composite"])],
     ]
+    if passes > 1:
+        table.rows.append([f"Ours, {_passes_label(passes)}", *_mean(scores["mirrored"])])
+    table.rows.append(["Composite Focus Measure (uses entire stack)", *_mean(scores["composite"])])
     table.notes += _blur_note(model)
     return [table]
 
 
 # ---- seed 001 Table 2 ----------------------------------------------------------------------
 @register_table("refocus")
-def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = None) -> list[Table]:
+def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = None, passes: int = 1) -> list[Table]:
+    """Seed 001 Table 2; ``passes`` > 1 adds the full pipeline with each network averaged over
+    that many mirrored copies (``refocus --passes``)."""
     from defocus_cli.ops.focus import sml
 
     two_stage = "radiance" in model.input_names
     deltas = [int(d) for d in model.metadata.get("deltas", [-9, -5, 5, 9])]
-    rows: dict[str, list[tuple[float, float]]] = {"identity": [], "gt": [], "g1": []}
+    rows: dict[str, list[tuple[float, float]]] = {"identity": [], "gt": [], "g1": [], "mirrored": []}
     by_delta: dict[tuple[str, int], list[float]] = {}
     for index, s in enumerate(data.samples("test")):
         slices, aif = np.asarray(s["slices"], np.float32), np.asarray(s["all_in_focus"], np.float32)
@@ -452,8 +473,12 @@ def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = N
             feed = {"image": image, "delta": np.float32(delta), "radiance": aif}
             scored["gt"] = pair_metrics(model(feed), target)
             if two_stage and deblur is not None:
-                feed["radiance"] = np.clip(deblur({"image": image, "sml": sml(image)}), 0, 1)
+                g1_feed = {"image": image, "sml": sml(image)}
+                feed["radiance"] = np.clip(deblur(g1_feed), 0, 1)
                 scored["g1"] = pair_metrics(model(feed), target)
+                if passes > 1:
+                    feed["radiance"] = mirrored(deblur, g1_feed, passes)
+                    scored["mirrored"] = pair_metrics(mirrored(model, feed, passes), target)
             for key, value in scored.items():
                 rows[key].append(value)
                 by_delta.setdefault((key, delta), []).append(value[0])
@@ -465,12 +490,16 @@ def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = N
     table.rows.append([f"{label}: {model.description}", kind, steps, *_mean(rows["gt"])])
     if rows["g1"]:
         table.rows.append([f"With G^r from the deblur model: {deblur.description}", kind, steps, *_mean(rows["g1"])])
+    if rows["mirrored"]:
+        table.rows.append([f"The same, each network with {_passes_label(passes)}", kind, steps,
+                           *_mean(rows["mirrored"])])
     elif two_stage:
         table.notes.append("pass --deblur-model to add the row that feeds G1's radiance (the full pipeline)")
     table.notes += _blur_note(model)
     per_delta = Table("Refocusing PSNR (dB) by control step", ["Method", *(f"{d:+d}" for d in deltas)])
     names = {"identity": "Identity", "gt": f"{kind}, {'ground-truth radiance' if two_stage else 'slice only'}",
-             "g1": f"{kind}, radiance from the deblur model"}
+             "g1": f"{kind}, radiance from the deblur model",
+             "mirrored": f"{kind}, radiance from the deblur model, {_passes_label(passes)}"}
     for key, name in names.items():
         if rows[key]:
             per_delta.rows.append([name, *(float(np.mean(by_delta[(key, d)])) for d in deltas)])
@@ -481,6 +510,9 @@ def _blur_note(model: Predictor) -> list[str]:
     blur = model.metadata.get("training_blur_radius_px")
     return [f"held-out focal stacks with K ~ U({blur[0]:g}, {blur[1]:g}) px, the model's training blur"] if blur else []
 
+
+#: Tasks whose commands average their networks over mirrored copies (``--passes``).
+PASSES_TASKS = ("deblur", "refocus")
 
 #: The default synthetic sampler of each task's evaluation data.
 EVAL_SAMPLERS: dict[str, Callable[[np.random.Generator, tuple[int, int], int], dict[str, np.ndarray]]] = {
@@ -498,8 +530,12 @@ def register_eval_sampler(task: str, sampler: Callable[[np.random.Generator, tup
 
 
 def evaluate(task: str, model: str | Path, *, data_dir: str | Path | None = None, size: tuple[int, int] = (128, 128),
-             count: int = 16, seed: int = 0, extra_models: dict[str, str | Path] | None = None) -> list[Table]:
-    """Build ``task``'s tables for ``model`` (an .onnx file or a run folder)."""
+             count: int = 16, seed: int = 0, extra_models: dict[str, str | Path] | None = None,
+             passes: int = 1) -> list[Table]:
+    """Build ``task``'s tables for ``model`` (an .onnx file or a run folder); ``passes`` > 1
+    adds the mirrored-ensemble rows of the tasks whose commands average (deblur, refocus)."""
+    if passes > 1 and task not in PASSES_TASKS:
+        raise UsageError(f"--passes is for eval {' and '.join(PASSES_TASKS)}")
     builder = get_table(task)
     predictor = Predictor.load(model)
     folder = Path(data_dir) if data_dir else None
@@ -511,5 +547,7 @@ def evaluate(task: str, model: str | Path, *, data_dir: str | Path | None = None
         # Held-out stacks from the blur distribution the model was trained on.
         sampler = functools.partial(focal_stack_eval_sample, blur_radius_px=tuple(float(v) for v in trained_blur))
     data = EvalData(sampler, size=size, count=count, seed=seed, folder=folder)
-    kwargs = {k: Predictor.load(v) for k, v in (extra_models or {}).items() if v}
+    kwargs: dict[str, Any] = {k: Predictor.load(v) for k, v in (extra_models or {}).items() if v}
+    if passes > 1:
+        kwargs["passes"] = passes
     return builder(predictor, data, **kwargs)

@@ -95,3 +95,20 @@ def test_the_default_mode_is_scaled(tmp_path: Path, weights: Path) -> None:
     code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--json"])
     assert code == 0, err
     assert json.loads(out)["mode"] == "scaled"
+
+
+def test_passes_default_to_four_and_are_reported(tmp_path: Path, weights: Path) -> None:
+    write_photo(tmp_path / "p.png", size=(40, 32))
+    code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--json"])
+    assert code == 0, err
+    assert json.loads(out)["passes"] == 4
+    code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--json", "--passes", "1", "--overwrite"])
+    assert code == 0, err
+    assert json.loads(out)["passes"] == 1
+
+
+def test_other_pass_counts_are_a_usage_error(tmp_path: Path, weights: Path) -> None:
+    write_photo(tmp_path / "p.png", size=(40, 32))
+    code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--passes", "3"])
+    assert code == 2 and "--passes" in err and "Traceback" not in err
+    assert not (tmp_path / "p_deblur.png").exists()

@@ -55,12 +55,12 @@ def test_scaled_mode_runs_where_the_blur_matches_training(g1) -> None:
     sharp = _texture(256, 320, seed=2)
     blurred = cv2.GaussianBlur(sharp, (0, 0), 8.0)  # radius ~16 px, beyond the training blur
     counting = Counting(g1)
-    result = deblur(blurred, counting, mode="scaled")
+    result = deblur(blurred, counting, mode="scaled", passes=1)
     assert result.blur_radius_px is not None and result.blur_radius_px > scale_match.TARGET_BLUR_RADIUS_PX
     assert result.scale == pytest.approx(scale_match.matching_scale(result.blur_radius_px))
     assert result.scale < 1.0
     height, width = scale_match.working_size(256, 320, result.scale)
-    assert counting.sizes == [(-(-height // 4) * 4, -(-width // 4) * 4)]  # one pass on the small copy
+    assert counting.sizes == [(-(-height // 4) * 4, -(-width // 4) * 4)]  # one run on the small copy
     assert result.pixels.shape == blurred.shape
 
 
@@ -105,3 +105,19 @@ def test_bad_mode_or_scale(g1, mode: str, scale: float | None) -> None:
 def test_rejects_non_rgb(g1) -> None:
     with pytest.raises(ValueError):
         deblur(np.zeros((16, 16), np.float32), g1)
+
+
+@pytest.mark.parametrize("passes", [1, 2, 4])
+def test_each_pass_runs_the_network_once_and_a_symmetric_network_is_unchanged(g1, passes: int) -> None:
+    image = _texture(40, 48, seed=3)
+    counting = Counting(g1)
+    result = deblur(image, counting, mode="tiles", passes=passes)
+    assert len(counting.sizes) == passes and result.passes == passes
+    # The stand-in treats a mirrored photo as the photo mirrored: averaging leaves it as it is.
+    single = deblur(image, g1, mode="tiles", passes=1).pixels
+    np.testing.assert_allclose(result.pixels[2:-2, 2:-2], single[2:-2, 2:-2], atol=1e-5)
+
+
+def test_other_pass_counts_are_refused(g1) -> None:
+    with pytest.raises(ValueError, match="passes"):
+        deblur(_texture(16, 16), g1, passes=3)

@@ -74,7 +74,7 @@ def test_kept_radiance_is_what_deblur_gives(nets, mode: str) -> None:
 def test_scaled_refocus_runs_both_networks_on_the_small_copy(nets) -> None:
     g2, g1, _ = nets
     first, second = Counting(g1), Counting(g2)
-    refocus(_photo(96, 80), -5, second, first, mode="scaled", scale=0.5)
+    refocus(_photo(96, 80), -5, second, first, mode="scaled", scale=0.5, passes=1)
     assert first.sizes == second.sizes == [(48, 40)]
 
 
@@ -114,3 +114,13 @@ def test_fed_names_are_the_exported_graphs_names() -> None:
     assert contracts["deblur"].inputs == deblur_spec().inputs
     assert contracts["refocus"].inputs == refocus_spec().inputs
     assert contracts["deblur"].preprocessing == contracts["refocus"].preprocessing == "srgb01"
+
+
+def test_both_stages_run_once_per_pass(nets) -> None:
+    g2, g1, _ = nets
+    image = _photo(seed=4)
+    counting_g2, counting_g1 = Counting(g2), Counting(g1)
+    result = refocus(image, 5, counting_g2, counting_g1, mode="tiles", passes=4)
+    assert (len(counting_g2.sizes), len(counting_g1.sizes), result.passes) == (4, 4, 4)
+    single = refocus(image, 5, g2, g1, mode="tiles", passes=1).pixels
+    np.testing.assert_allclose(result.pixels[2:-2, 2:-2], single[2:-2, 2:-2], atol=1e-5)

@@ -73,6 +73,25 @@ def test_deblur_and_refocus_tables_follow_the_seed_layouts():
     assert per_delta.columns == ["Method", "+8"] and per_delta.rows[0][1] == pytest.approx(refocus.rows[0][3])
 
 
+def test_mirrored_passes_add_rows_scored_as_the_commands_run():
+    data = EvalData(focal_stack_eval_sample, size=(32, 32), count=1)
+    (deblur,) = deblur_table(_oracle("deblur"), data, passes=4)
+    assert deblur.rows[2][0] == "Ours, 4 mirrored passes averaged" and "entire stack" in deblur.rows[3][0]
+    assert deblur.rows[2][1:] == pytest.approx(deblur.rows[1][1:])  # the identity mirrors exactly
+    refocus, per_delta = refocus_table(_oracle("refocus"), data, deblur=_oracle("deblur"), passes=2)
+    assert refocus.rows[-1][0] == "The same, each network with 2 mirrored passes averaged"
+    # This G2 returns the radiance, here G1's: the input slice, mirrored and back.
+    assert refocus.rows[-1][3:] == pytest.approx(refocus.rows[0][3:])
+    assert per_delta.rows[-1][0].endswith("2 mirrored passes averaged")
+
+
+def test_passes_are_refused_for_tasks_whose_commands_do_not_average():
+    from defocus_cli.training import evaluate as evaluate_module
+
+    with pytest.raises(UsageError, match="--passes"):
+        evaluate_module.evaluate("depth", "missing.onnx", passes=2)
+
+
 def test_focal_stack_evaluation_follows_the_models_training_blur(monkeypatch):
     from defocus_cli.training import evaluate as evaluate_module
 
