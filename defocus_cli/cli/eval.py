@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from defocus_cli.cli.train import require_torch
-from defocus_cli.ops.flip_ensemble import PASSES
+from defocus_cli.ops.views import PASSES
 from defocus_cli.training.names import EVAL_TASKS
 
 

@@ -11,7 +11,7 @@ import click
 from defocus_cli.cli.model_options import LoadedModel, open_model
 from defocus_cli.errors import UsageError, WeightsError
 from defocus_cli.models.registry import get_registry
-from defocus_cli.ops.flip_ensemble import PASSES
+from defocus_cli.ops.views import PASSES
 from defocus_cli.pipelines.deblur import DEFAULT_MODE, DEFAULT_PASSES, MODES
 
 F = TypeVar("F", bound=Callable[..., Any])

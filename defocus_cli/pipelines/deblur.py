@@ -28,8 +28,8 @@ import numpy as np
 from defocus_cli.models import preprocess, tiling
 from defocus_cli.models.network import Network
 from defocus_cli.ops.checks import check_image
-from defocus_cli.ops.flip_ensemble import check_passes, flip_averaged
 from defocus_cli.ops.focus import sml
+from defocus_cli.ops.views import check_passes, flip_averaged
 from defocus_cli.pipelines import scale_match
 
 MODES = ("tiles", "scaled")
@@ -38,7 +38,7 @@ MODES = ("tiles", "scaled")
 #: crops, ``scaled`` wins by 0.10 and 0.55 dB while ``tiles`` falls towards the identity, and
 #: it is several times faster.
 DEFAULT_MODE = "scaled"
-#: Mirrored network runs averaged by default (ops.flip_ensemble). Measured on held-out focal
+#: Mirrored network runs averaged by default (ops.views). Measured on held-out focal
 #: stacks (docs/MODELS.md): 1 / 2 / 4 passes deblur to 28.43 / 28.53 / 28.57 dB (K 2-6 px).
 DEFAULT_PASSES = 4
 #: Tile side and overlap (px of the image the network sees). The generators normalise each
@@ -81,7 +81,7 @@ def run_image_network(model: Network, image_srgb: np.ndarray, planes: dict[str, 
                       constants: dict[str, np.ndarray] | None = None, *, tile_px: int = TILE_PX,
                       passes: int = 1) -> np.ndarray:
     """Run an image-to-image network over ``image_srgb`` in seamless tiles, averaged over
-    ``passes`` mirrored copies (:mod:`defocus_cli.ops.flip_ensemble`).
+    ``passes`` mirrored copies (:mod:`defocus_cli.ops.views`).
 
     ``planes`` are more per-pixel inputs, name -> HxW or HxWxC, tiled with the image (3-channel
     ones are images and get the spec's encoding, like the image); ``constants`` are fed whole
@@ -158,7 +158,7 @@ def deblur(image_srgb: np.ndarray, model: Network, *, mode: str = DEFAULT_MODE, 
 
     ``mode``: ``tiles`` (full resolution) or ``scaled`` (see the module docstring); ``scale``
     fixes the working scale in ``scaled`` mode instead of estimating it; ``passes``: the
-    network's mirrored runs averaged (:mod:`defocus_cli.ops.flip_ensemble`).
+    network's mirrored runs averaged (:mod:`defocus_cli.ops.views`).
     """
     passes = check_passes(passes)
     check_image(image_srgb, "image_srgb", channels=(3,))

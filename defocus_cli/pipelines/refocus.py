@@ -27,7 +27,7 @@ import numpy as np
 from defocus_cli.models.network import Network
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.color import smooth_chroma_change
-from defocus_cli.ops.flip_ensemble import check_passes
+from defocus_cli.ops.views import check_passes
 from defocus_cli.pipelines import scale_match
 from defocus_cli.pipelines.deblur import (
     DEFAULT_MODE,
@@ -77,7 +77,7 @@ def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Ne
 
     ``model`` is G2; ``deblur_model`` is G1, required exactly when G2 is two-stage (the
     caller knows from the graph's inputs). ``keep_radiance`` also returns G1's result.
-    ``passes``: each network's mirrored runs averaged (:mod:`defocus_cli.ops.flip_ensemble`).
+    ``passes``: each network's mirrored runs averaged (:mod:`defocus_cli.ops.views`).
     """
     check_image(image_srgb, "image_srgb", channels=(3,))
     delta = check_delta(delta)

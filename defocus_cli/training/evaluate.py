@@ -412,8 +412,8 @@ def composite_all_in_focus(slices: np.ndarray) -> np.ndarray:
 
 def mirrored(model: Predictor, feed: dict[str, np.ndarray], passes: int) -> np.ndarray:
     """``model`` on ``feed`` averaged over ``passes`` mirrored copies, as the ``deblur`` and
-    ``refocus`` commands run it (:mod:`defocus_cli.ops.flip_ensemble`), clipped to [0, 1]."""
-    from defocus_cli.ops.flip_ensemble import flip_averaged_feed
+    ``refocus`` commands run it (:mod:`defocus_cli.ops.views`), clipped to [0, 1]."""
+    from defocus_cli.ops.views import flip_averaged_feed
 
     return np.clip(flip_averaged_feed(lambda f: np.clip(model(f), 0, 1), feed, passes), 0, 1)
 
