@@ -10,11 +10,12 @@ the subject. The focus is chosen from the true depth and from the depth model's 
 and scored by how much of the subject a 4 % blur radius (K = 0.04 x the long side) would
 keep within 1 px of sharp, in the depth the render would use. A scene is a hit when at least
 half of its subject stays sharp. Rows: :func:`~defocus_cli.pipelines.shallow_dof.auto_focus_depth`
-at each ``--share`` (its ``AUTO_FOCUS_PEAK_SHARE``; the first is the shipped value when
-omitted); when the depth model has a subject output, the same steered by the predicted
-subject map at each ``--subject-sigma`` (``AUTO_FOCUS_SUBJECT_SIGMA_FRACTION``), as
-``shallow-dof`` runs it (true-depth column: the true depth with the predicted subject); and
-the depth at the centre pixel as the baseline. Prints a Markdown table.
+steered by the photo's colour saliency at each ``--subject-sigma``
+(``AUTO_FOCUS_SUBJECT_SIGMA_FRACTION``; the first is the shipped value when omitted), as
+``shallow-dof`` runs it; the same without a subject map at each ``--share`` (its
+``AUTO_FOCUS_PEAK_SHARE``); when the depth model has a subject output, steered by the
+predicted subject map instead (true-depth column: the true depth with the predicted
+subject); and the depth at the centre pixel as the baseline. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from defocus_cli.data.tasks import depth_scene_sample
+from defocus_cli.ops.saliency import colour_saliency
 from defocus_cli.pipelines import shallow_dof
 from defocus_cli.pipelines.depth import SUBJECT_OUTPUT, predict_depth_and_subject
 
@@ -32,23 +34,25 @@ BLUR_FRACTION = 0.04
 HIT_SHARE = 0.5
 
 
-FocusRule = Callable[[np.ndarray, np.ndarray | None], float]
+#: A focus rule: (depth, the depth model's subject map or None, the photo's saliency) -> focus.
+FocusRule = Callable[[np.ndarray, np.ndarray | None, np.ndarray], float]
 
 
-def auto_focus_with(setting: str, value: float, subject: bool) -> FocusRule:
-    """``auto_focus_depth`` with one of its module constants set to ``value``, given the
-    predicted subject map (``subject``) or not."""
-    def focus(depth: np.ndarray, subject_map: np.ndarray | None) -> float:
+def auto_focus_with(setting: str, value: float, steer: str) -> FocusRule:
+    """``auto_focus_depth`` with one of its module constants set to ``value``, steered by the
+    photo's ``"saliency"``, the ``"predicted"`` subject map, or ``"nothing"``."""
+    def focus(depth: np.ndarray, subject_map: np.ndarray | None, saliency: np.ndarray) -> float:
         shipped = getattr(shallow_dof, setting)
         setattr(shallow_dof, setting, value)
         try:
-            return shallow_dof.auto_focus_depth(depth, subject_map if subject else None)
+            steering = {"saliency": saliency, "predicted": subject_map, "nothing": None}[steer]
+            return shallow_dof.auto_focus_depth(depth, steering)
         finally:
             setattr(shallow_dof, setting, shipped)
     return focus
 
 
-def centre_depth(depth: np.ndarray, subject_map: np.ndarray | None = None) -> float:
+def centre_depth(depth: np.ndarray, subject_map: np.ndarray | None = None, saliency: np.ndarray | None = None) -> float:
     return float(depth[depth.shape[0] // 2, depth.shape[1] // 2])
 
 
@@ -71,19 +75,26 @@ def main() -> None:
     parser.add_argument("--no-predicted", action="store_true", help="score on the true depth only")
     args = parser.parse_args()
 
+    sigmas = args.subject_sigma or [shallow_dof.AUTO_FOCUS_SUBJECT_SIGMA_FRACTION]
     rules: dict[str, FocusRule] = {
-        f"auto focus, peak share {share:g}": auto_focus_with("AUTO_FOCUS_PEAK_SHARE", share, subject=False)
-        for share in (args.share or [shallow_dof.AUTO_FOCUS_PEAK_SHARE])
+        f"auto focus steered by the photo's saliency, sigma {sigma:g}":
+            auto_focus_with("AUTO_FOCUS_SUBJECT_SIGMA_FRACTION", sigma, steer="saliency")
+        for sigma in sigmas
     }
+    rules.update({
+        f"auto focus without a subject map, peak share {share:g}":
+            auto_focus_with("AUTO_FOCUS_PEAK_SHARE", share, steer="nothing")
+        for share in (args.share or [shallow_dof.AUTO_FOCUS_PEAK_SHARE])
+    })
     model = None
     if not args.no_predicted:
         from defocus_cli.cli.model_options import open_model
 
         model = open_model("depth", args.depth_model, device="cpu")
         if any(t.name == SUBJECT_OUTPUT for t in model.spec.outputs):
-            for sigma in args.subject_sigma or [shallow_dof.AUTO_FOCUS_SUBJECT_SIGMA_FRACTION]:
-                rules[f"auto focus with the predicted subject, sigma {sigma:g}"] = auto_focus_with(
-                    "AUTO_FOCUS_SUBJECT_SIGMA_FRACTION", sigma, subject=True)
+            for sigma in sigmas:
+                rules[f"auto focus steered by the predicted subject, sigma {sigma:g}"] = auto_focus_with(
+                    "AUTO_FOCUS_SUBJECT_SIGMA_FRACTION", sigma, steer="predicted")
     rules["centre pixel's depth"] = centre_depth
     blur_radius_px = BLUR_FRACTION * args.size
     scores: dict[tuple[str, str], list[float]] = {}
@@ -93,14 +104,16 @@ def main() -> None:
         subject = sample["segmentation"] > 0.5
         if not subject.any():
             continue
+        image = np.clip(sample["image"], 0.0, 1.0)
+        saliency = colour_saliency(image)
         depths = {"true depth": sample["depth"]}
         subject_map = None
         if model is not None:
-            prediction = predict_depth_and_subject(np.clip(sample["image"], 0.0, 1.0), model)
+            prediction = predict_depth_and_subject(image, model)
             depths["predicted depth"], subject_map = prediction.depth, prediction.subject
         for rule, focus_of in rules.items():
             for kind, depth in depths.items():
-                share = sharp_share(depth, subject, focus_of(depth, subject_map), blur_radius_px)
+                share = sharp_share(depth, subject, focus_of(depth, subject_map, saliency), blur_radius_px)
                 scores.setdefault((rule, kind), []).append(share)
     kinds = ["true depth"] + ([] if model is None else ["predicted depth"])
     print(f"{len(scores[next(iter(scores))])} scenes at {args.size} px, K = {blur_radius_px:g} px; "

@@ -118,7 +118,8 @@ def shallow_dof(job: JobOptions, depth_spec: str | None, depth_kind: str, focus_
                 raise UsageError(f"--{name} shapes the classical lens; --lens learned renders its own")
     elif lens_model is not None:
         raise UsageError("--lens-model is for --lens learned")
-    from defocus_cli.pipelines.depth import predict_depth_and_subject
+    from defocus_cli.ops.saliency import colour_saliency
+    from defocus_cli.pipelines.depth import predict_depth
     from defocus_cli.pipelines.learned_lens import learned_shallow_dof
     from defocus_cli.pipelines.shallow_dof import (
         aperture_blur_radius,
@@ -130,13 +131,11 @@ def shallow_dof(job: JobOptions, depth_spec: str | None, depth_kind: str, focus_
 
     def make_process(depth_net: LoadedModel | None, lens_net: LoadedModel | None) -> Callable[[LoadedImage], JobResult]:
         def process(image: LoadedImage) -> JobResult:
-            subject = None
             if depth_net is None:
                 depth = prepare_depth(load_map(map_file_for(depth_spec, image.source, "depth map")),  # type: ignore[arg-type]
                                       image.rgb.shape, depth_kind)
             else:
-                prediction = predict_depth_and_subject(image.rgb, depth_net)
-                depth, subject = prediction.depth, prediction.subject
+                depth = predict_depth(image.rgb, depth_net)
             if focus_point is not None:
                 x, y, percent = focus_point
                 if percent:
@@ -147,7 +146,9 @@ def shallow_dof(job: JobOptions, depth_spec: str | None, depth_kind: str, focus_
             elif focus_depth is not None:
                 focus, how = float(focus_depth), "depth"
             else:
-                focus, how = auto_focus_depth(depth, subject), "auto"
+                # The photo's colour saliency steers it: on held-out scenes it finds the subject
+                # more often than the depth network's subject map (docs/MODELS.md).
+                focus, how = auto_focus_depth(depth, colour_saliency(image.rgb)), "auto"
             k = aperture_blur_radius(aperture, image.rgb.shape) if aperture is not None \
                 else parse_blur_radius(blur_radius, image.rgb.shape)
             info: dict[str, Any] = {"focus_depth": round(focus, 6), "blur_radius_px": round(k, 3)}
@@ -158,8 +159,8 @@ def shallow_dof(job: JobOptions, depth_spec: str | None, depth_kind: str, focus_
                 pixels = learned_shallow_dof(image.rgb, depth, focus, k, lens_net, grain=not no_grain)
             if depth_net is not None or lens_net is not None or how == "auto":
                 info.update(focus=how, depth="predicted" if depth_net is not None else "file", lens=lens)
-            if how == "auto" and subject is not None:
-                info["subject"] = "predicted"  # the depth network's subject map steered the focus
+            if how == "auto":
+                info["subject"] = "saliency"
             return JobResult(pixels, info=info)
 
         return process

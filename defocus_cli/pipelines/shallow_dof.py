@@ -30,8 +30,9 @@ FOCUS_WINDOW_FRACTION = 0.02
 #: benchmarks/auto_focus.py, docs/MODELS.md).
 AUTO_FOCUS_SIGMA_FRACTION = 0.15
 AUTO_FOCUS_PEAK_SHARE = 0.15
-#: With a subject map (the depth network's segmentation head): the least share of the frame
-#: it must mark (probability > 0.5) to be used, and the wider centre weighting it gets.
+#: With a subject map (the photo's colour saliency, as ``shallow-dof`` runs it, or the depth
+#: network's segmentation head): the least share of the frame it must mark (value > 0.5) to
+#: be used, and the wider centre weighting it gets.
 AUTO_FOCUS_MIN_SUBJECT_SHARE = 0.01
 AUTO_FOCUS_SUBJECT_SIGMA_FRACTION = 0.3
 #: Depth samples per side at most for the automatic focus (a statistic, not a filter).
@@ -125,11 +126,13 @@ def auto_focus_depth(depth_inv_norm: np.ndarray, subject: np.ndarray | None = No
     of the centre, while a slanted ground (no dip) keeps the centre's depth. The focus is the
     median of the central depths within two bins of that peak.
 
-    ``subject`` (HxW in [0, 1], any resolution: resized to the depth's) is a probability that
-    each pixel belongs to the subject, the depth network's segmentation head. Where it marks at
-    least :data:`AUTO_FOCUS_MIN_SUBJECT_SHARE` of the frame, it multiplies the weights, and
-    the centre weighting widens to :data:`AUTO_FOCUS_SUBJECT_SIGMA_FRACTION` (a subject need
-    not be central); otherwise it is ignored.
+    ``subject`` (HxW in [0, 1], any resolution: resized to the depth's) says how likely each
+    pixel is to belong to the subject: the photo's colour saliency
+    (:func:`~defocus_cli.ops.saliency.colour_saliency`, what ``shallow-dof`` passes), or a
+    depth network's segmentation head. Where it marks at least
+    :data:`AUTO_FOCUS_MIN_SUBJECT_SHARE` of the frame, it multiplies the weights, and the
+    centre weighting widens to :data:`AUTO_FOCUS_SUBJECT_SIGMA_FRACTION` (a subject need not
+    be central); otherwise it is ignored.
 
     >>> d = np.full((60, 90), 0.2, np.float32); d[20:40, 35:55] = 0.7
     >>> round(auto_focus_depth(d), 2)

@@ -155,24 +155,35 @@ def test_learned_lens_usage_and_missing_model(tmp_path: Path, monkeypatch: pytes
     assert not (tmp_path / "p_shallow-dof.png").exists()
 
 
-def test_auto_focus_follows_the_predicted_subject(tmp_path: Path, deeplens: Path) -> None:
-    # Stand-in depth = channel mean, subject = blue. A nearer, brighter block fills the centre;
-    # the subject (blue, farther) sits in a corner: the subject map, not the centre, wins.
+def test_auto_focus_follows_the_subject_that_stands_out(tmp_path: Path, deeplens: Path) -> None:
+    # Stand-in depth = channel mean. A dull block, a little darker (farther) than the ground,
+    # fills the centre; a light blue subject, the nearest, sits in a corner far from the
+    # centre: the photo's colour saliency, not the centre, picks the subject.
     pixels = np.zeros((64, 96, 3), np.uint8)
     pixels[..., :2] = 150
-    pixels[16:48, 32:64, :2] = 230
-    pixels[2:22, 2:30] = (0, 0, 255)
+    pixels[16:48, 32:64, :2] = 135
+    pixels[2:22, 2:30] = (120, 120, 255)
     Image.fromarray(pixels).save(tmp_path / "s.png")
     code, out, err = run_cli(["shallow-dof", str(tmp_path / "s.png"), "--json"])
     assert code == 0, err
     line = json.loads(out)
-    assert line["focus"] == "auto" and line["subject"] == "predicted"
-    assert line["focus_depth"] == pytest.approx(0.0, abs=0.02)  # the subject's depth, the farthest
-    # A given depth file has no subject map: the central block is focused.
-    depth = pixels.mean(axis=2).astype(np.float32) / 255
-    np.save(tmp_path / "s.npy", (depth - depth.min()) / (depth.max() - depth.min()))
+    assert line["focus"] == "auto" and line["subject"] == "saliency"
+    assert line["focus_depth"] == pytest.approx(1.0, abs=0.02)  # the subject's depth, the nearest
+    # With a depth file, the same: the saliency comes from the photo.
+    depth = np.full((64, 96), 0.3, np.float32)
+    depth[16:48, 32:64] = 0.1
+    depth[2:22, 2:30] = 0.8
+    np.save(tmp_path / "s.npy", depth)
     code, out, err = run_cli(["shallow-dof", str(tmp_path / "s.png"), "--depth", str(tmp_path / "s.npy"),
                               "--json", "-o", str(tmp_path / "given.png")])
     assert code == 0, err
     line = json.loads(out)
-    assert "subject" not in line and line["focus_depth"] == pytest.approx(1.0, abs=0.02)
+    assert line["subject"] == "saliency" and line["focus_depth"] == pytest.approx(0.8, abs=0.02)
+    # Where the corner does not stand out, it is not the subject, near as it is.
+    plain = pixels.copy()
+    plain[2:22, 2:30] = (150, 150, 0)
+    Image.fromarray(plain).save(tmp_path / "plain.png")
+    code, out, err = run_cli(["shallow-dof", str(tmp_path / "plain.png"), "--depth", str(tmp_path / "s.npy"),
+                              "--json", "-o", str(tmp_path / "plain_out.png")])
+    assert code == 0, err
+    assert json.loads(out)["focus_depth"] < 0.5

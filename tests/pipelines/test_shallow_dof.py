@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from defocus_cli.errors import InputError
+from defocus_cli.ops.saliency import colour_saliency
 from defocus_cli.pipelines.shallow_dof import (
     aperture_blur_radius,
     auto_focus_depth,
@@ -99,6 +100,23 @@ def test_auto_focus_with_a_subject_map_takes_the_subject_depth():
     assert auto_focus_depth(depth, np.full_like(subject, 0.4)) == pytest.approx(0.9)
     with pytest.raises(ValueError):
         auto_focus_depth(depth, np.zeros((4, 4, 3), np.float32))
+
+
+def test_auto_focus_steered_by_saliency_takes_the_subject_that_stands_out() -> None:
+    # A grey scene: a nearer patch of ground, a little darker, low in the centre, and a red
+    # flower just off-centre at mid depth. The depth alone prefers the nearer patch; the
+    # photo's saliency says the flower is what the picture is about.
+    h, w = 90, 120
+    depth = np.full((h, w), 0.2, np.float32)
+    image = np.full((h, w, 3), 0.5, np.float32)
+    depth[50:85, 40:80] = 0.8
+    image[50:85, 40:80] = 0.48
+    depth[20:45, 70:95] = 0.5
+    image[20:45, 70:95] = (0.85, 0.1, 0.15)
+    assert auto_focus_depth(depth) == pytest.approx(0.8)
+    assert auto_focus_depth(depth, colour_saliency(image)) == pytest.approx(0.5)
+    # A photo with nothing standing out leaves the depth's choice.
+    assert auto_focus_depth(depth, colour_saliency(np.full((h, w, 3), 0.5, np.float32))) == pytest.approx(0.8)
 
 
 def test_auto_focus_on_a_slanted_ground_takes_the_centre_depth():
