@@ -21,7 +21,7 @@ from defocus_cli.io.image import LoadedImage
 @image_job_options
 @mode_options
 @model_options("deblur")
-def deblur(job: JobOptions, mode: str, scale: float | None, passes: int, model: str | None, device: str, threads: int | None,
+def deblur(job: JobOptions, mode: str, scale: float | None, passes: int | None, model: str | None, device: str, threads: int | None,
            offline: bool) -> None:
     """Recover the all-in-focus image of photos with the RefocusGAN deblur network.
 

@@ -47,7 +47,7 @@ def _delta_callback(ctx: click.Context, param: click.Parameter, value: str | Non
 @model_options("refocus")
 @click.option("--deblur-model", metavar="NAME|PATH|hf://...", default=None,
               help="Checkpoint for the stage-1 deblur network. Default: the bundled one.")
-def refocus(job: JobOptions, delta: int, keep_radiance: str | None, mode: str, scale: float | None, passes: int,
+def refocus(job: JobOptions, delta: int, keep_radiance: str | None, mode: str, scale: float | None, passes: int | None,
             model: str | None, device: str, threads: int | None, offline: bool, deblur_model: str | None) -> None:
     """Refocus photos: the focus moves --delta slices nearer (-) or farther (+).
 

@@ -21,10 +21,11 @@ def mode_options(command: F) -> F:
     """Add ``--mode tiles|scaled``, ``--scale S`` and ``--passes 1|2|4``; the command receives
     ``mode``, ``scale`` and ``passes``."""
     command = click.option(
-        "--passes", type=click.Choice([str(p) for p in PASSES]), default=str(DEFAULT_PASSES), show_default=True,
-        callback=lambda ctx, param, value: int(value),
+        "--passes", type=click.Choice(["auto", *(str(p) for p in PASSES)]), default="auto", show_default=True,
+        callback=lambda ctx, param, value: None if value == "auto" else int(value),
         help="Average each network over this many mirrored copies of the photo: 4 is cleaner "
-             "(fewer artefacts, higher scores), 1 is fastest.")(command)
+             "(fewer artefacts, higher scores), 1 is fastest. auto: "
+             + ", ".join(f"{n} in {mode} mode" for mode, n in DEFAULT_PASSES.items()) + ".")(command)
     command = click.option(
         "--scale", type=click.FloatRange(0.0, 1.0, min_open=True), default=None, metavar="S",
         help="With --mode scaled: run at this fraction of the photo's size instead of the estimated one.")(command)

@@ -38,9 +38,19 @@ MODES = ("tiles", "scaled")
 #: crops, ``scaled`` wins by 0.10 and 0.55 dB while ``tiles`` falls towards the identity, and
 #: it is several times faster.
 DEFAULT_MODE = "scaled"
-#: Mirrored network runs averaged by default (ops.views). Measured on held-out focal
+#: Mirrored network runs averaged by default (ops.views), by mode. Measured on held-out focal
 #: stacks (docs/MODELS.md): 1 / 2 / 4 passes deblur to 28.43 / 28.53 / 28.57 dB (K 2-6 px).
-DEFAULT_PASSES = 4
+#: In ``scaled`` mode the network sees a small copy and four passes cost about 1.3x the
+#: command's time at 12 MP; in ``tiles`` mode it sees every pixel, one pass already takes
+#: longer than the 15 s target there, and four would take four times as long.
+DEFAULT_PASSES = {"scaled": 4, "tiles": 1}
+
+
+def default_passes(mode: str) -> int:
+    """The mirrored runs ``mode`` averages when none are asked for."""
+    if mode not in DEFAULT_PASSES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return DEFAULT_PASSES[mode]
 #: Tile side and overlap (px of the image the network sees). The generators normalise each
 #: tile's features, so tiles should hold enough content for typical statistics; 64 px of
 #: overlap (16 px of zero weight at each shared edge) hides what normalisation changes.
@@ -153,14 +163,15 @@ def choose_scale(image_srgb: np.ndarray, mode: str, scale: float | None,
 
 
 def deblur(image_srgb: np.ndarray, model: Network, *, mode: str = DEFAULT_MODE, scale: float | None = None,
-           tile_px: int = TILE_PX, passes: int = DEFAULT_PASSES) -> Deblurred:
+           tile_px: int = TILE_PX, passes: int | None = None) -> Deblurred:
     """The all-in-focus image of ``image_srgb`` (HxWx3 float32 sRGB in [0, 1]).
 
     ``mode``: ``tiles`` (full resolution) or ``scaled`` (see the module docstring); ``scale``
     fixes the working scale in ``scaled`` mode instead of estimating it; ``passes``: the
-    network's mirrored runs averaged (:mod:`defocus_cli.ops.views`).
+    network's mirrored runs averaged (:mod:`defocus_cli.ops.views`; None = the mode's
+    :data:`DEFAULT_PASSES`).
     """
-    passes = check_passes(passes)
+    passes = check_passes(default_passes(mode) if passes is None else passes)
     check_image(image_srgb, "image_srgb", channels=(3,))
     image = np.asarray(image_srgb, np.float32)
     working, blur = choose_scale(image, mode, scale, working_blur_radius_px(model))

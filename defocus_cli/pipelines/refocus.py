@@ -31,10 +31,10 @@ from defocus_cli.ops.views import check_passes
 from defocus_cli.pipelines import scale_match
 from defocus_cli.pipelines.deblur import (
     DEFAULT_MODE,
-    DEFAULT_PASSES,
     TILE_PX,
     choose_scale,
     deblur_network,
+    default_passes,
     run_image_network,
     working_blur_radius_px,
 )
@@ -72,16 +72,17 @@ def check_delta(delta: object) -> int:
 
 def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Network | None = None, *,
             mode: str = DEFAULT_MODE, scale: float | None = None, keep_radiance: bool = False,
-            tile_px: int = TILE_PX, passes: int = DEFAULT_PASSES) -> Refocused:
+            tile_px: int = TILE_PX, passes: int | None = None) -> Refocused:
     """Refocus ``image_srgb`` (HxWx3 float32 sRGB in [0, 1]) by ``delta`` slices (+ = farther).
 
     ``model`` is G2; ``deblur_model`` is G1, required exactly when G2 is two-stage (the
     caller knows from the graph's inputs). ``keep_radiance`` also returns G1's result.
-    ``passes``: each network's mirrored runs averaged (:mod:`defocus_cli.ops.views`).
+    ``passes``: each network's mirrored runs averaged (:mod:`defocus_cli.ops.views`; None =
+    the mode's default, as for deblur).
     """
     check_image(image_srgb, "image_srgb", channels=(3,))
     delta = check_delta(delta)
-    passes = check_passes(passes)
+    passes = check_passes(default_passes(mode) if passes is None else passes)
     if keep_radiance and deblur_model is None:
         raise ValueError("keep_radiance needs the deblur model (a two-stage refocus)")
     image = np.asarray(image_srgb, np.float32)

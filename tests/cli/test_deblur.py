@@ -97,14 +97,19 @@ def test_the_default_mode_is_scaled(tmp_path: Path, weights: Path) -> None:
     assert json.loads(out)["mode"] == "scaled"
 
 
-def test_passes_default_to_four_and_are_reported(tmp_path: Path, weights: Path) -> None:
+def test_passes_default_by_mode_and_are_reported(tmp_path: Path, weights: Path) -> None:
     write_photo(tmp_path / "p.png", size=(40, 32))
-    code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--json"])
-    assert code == 0, err
-    assert json.loads(out)["passes"] == 4
-    code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--json", "--passes", "1", "--overwrite"])
-    assert code == 0, err
-    assert json.loads(out)["passes"] == 1
+
+    def passes(*options: str) -> int:
+        code, out, err = run_cli(["deblur", str(tmp_path / "p.png"), "--json", "--overwrite", *options])
+        assert code == 0, err
+        return json.loads(out)["passes"]
+
+    # Four in scaled mode (a small copy); one in tiles mode, where every pixel is a network run.
+    assert passes() == passes("--passes", "auto") == 4
+    assert passes("--mode", "tiles") == 1
+    assert passes("--passes", "1") == 1
+    assert passes("--mode", "tiles", "--passes", "4") == 4
 
 
 def test_other_pass_counts_are_a_usage_error(tmp_path: Path, weights: Path) -> None:
