@@ -118,6 +118,7 @@ def export_onnx(system: TrainingSystem, output: Path, sizes: tuple[tuple[int, in
             )
         program.save(str(tmp), external_data=False)
         model = onnx.load(str(tmp))
+        strip_stack_traces(model)
         for key, value in (metadata or {}).items():
             entry = model.metadata_props.add()
             entry.key, entry.value = f"defocus.{key}", json.dumps(value)
@@ -127,6 +128,38 @@ def export_onnx(system: TrainingSystem, output: Path, sizes: tuple[tuple[int, in
         return worst
     finally:
         tmp.unlink(missing_ok=True)
+
+
+#: Node metadata the exporter records: the Python stack that built each node, with the
+#: absolute paths of the machine that exported it. A shipped model must not carry them.
+STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
+
+
+def strip_stack_traces(model: Any) -> int:
+    """Remove :data:`STACK_TRACE_KEY` from every node of ``model`` (an ``onnx.ModelProto``,
+    changed in place; its graph, subgraphs and functions); returns how many were removed. The
+    computation is untouched."""
+    import onnx
+
+    def graphs(graph: Any) -> Iterator[Any]:
+        yield graph
+        for node in graph.node:
+            for attribute in node.attribute:
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    yield from graphs(attribute.g)
+                for sub in attribute.graphs:
+                    yield from graphs(sub)
+
+    removed = 0
+    node_lists = [g.node for g in graphs(model.graph)] + [f.node for f in model.functions]
+    for nodes in node_lists:
+        for node in nodes:
+            kept = [entry for entry in node.metadata_props if entry.key != STACK_TRACE_KEY]
+            removed += len(node.metadata_props) - len(kept)
+            if len(kept) != len(node.metadata_props):
+                del node.metadata_props[:]
+                node.metadata_props.extend(kept)
+    return removed
 
 
 @contextlib.contextmanager

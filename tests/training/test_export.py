@@ -12,7 +12,7 @@ import torch
 
 from defocus_cli.errors import DefocusError, UsageError
 from defocus_cli.models.registry import read_manifest
-from defocus_cli.training.export import check_parity, export_run, load_trained_system
+from defocus_cli.training.export import STACK_TRACE_KEY, check_parity, export_run, load_trained_system, strip_stack_traces
 from defocus_cli.training.loop import train
 
 FAST = {"train": {"steps": 2, "num_workers": 0, "val_every": 2}, "data": {"val_samples": 2}}
@@ -47,6 +47,31 @@ def test_export_writes_single_file_with_dynamic_sides(exported):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(["output"], {"image": image.numpy(), "focus": focus.numpy(), "m": m.numpy()})[0]
     assert np.abs(got - expected).max() < 1e-4
+
+
+def test_export_carries_no_build_paths(exported):
+    # The exporter records the Python stack behind each node, with absolute source paths;
+    # a file that ships must not carry the exporting machine's paths.
+    root, _, _, _ = exported
+    model = onnx.load(str(root / "weights" / "magnify-tiny.onnx"))
+    keys = {entry.key for node in model.graph.node for entry in node.metadata_props}
+    assert STACK_TRACE_KEY not in keys
+    assert __file__.rsplit("/tests/", 1)[0] not in model.SerializeToString().decode("latin-1")
+
+
+def test_strip_stack_traces_keeps_other_metadata_and_the_graph():
+    node = onnx.helper.make_node("Relu", ["x"], ["y"])
+    for key, value in ((STACK_TRACE_KEY, 'File "/somewhere/net.py", line 3'), ("namespace", "net")):
+        entry = node.metadata_props.add()
+        entry.key, entry.value = key, value
+    value_info = onnx.helper.make_tensor_value_info
+    graph = onnx.helper.make_graph([node], "g", [value_info("x", onnx.TensorProto.FLOAT, [2])],
+                                   [value_info("y", onnx.TensorProto.FLOAT, [2])])
+    model = onnx.helper.make_model(graph)
+    assert strip_stack_traces(model) == 1 and strip_stack_traces(model) == 0
+    assert [(e.key, e.value) for e in model.graph.node[0].metadata_props] == [("namespace", "net")]
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"x": np.array([-1.0, 2.0], np.float32)})[0], [0.0, 2.0])
 
 
 def test_export_spec_manifest_and_card(exported):
