@@ -40,9 +40,9 @@ MODES = ("tiles", "scaled")
 DEFAULT_MODE = "scaled"
 #: Mirrored network runs averaged by default (ops.views), by mode. Measured on held-out focal
 #: stacks (docs/MODELS.md): 1 / 2 / 4 passes deblur to 28.43 / 28.53 / 28.57 dB (K 2-6 px).
-#: In ``scaled`` mode the network sees a small copy and four passes cost about 1.3x the
-#: command's time at 12 MP; in ``tiles`` mode it sees every pixel, one pass already takes
-#: longer than the 15 s target there, and four would take four times as long.
+#: In ``scaled`` mode the network sees a small copy and four passes cost about 1.7x the
+#: command's time at 12 MP (docs/BENCHMARKS.md); in ``tiles`` mode it sees every pixel, one
+#: pass already takes longer than the 15 s target there, and four would take four times as long.
 DEFAULT_PASSES = {"scaled": 4, "tiles": 1}
 
 
