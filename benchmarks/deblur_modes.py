@@ -2,7 +2,7 @@
 rendered at 1x, 2x and 4x the training scale.
 
     python benchmarks/deblur_modes.py [--model NAME|PATH] [--scenes 8] [--size 128] [--fixed 0.5 0.25]
-                                      [--train-blur 2 6]
+                                      [--train-blur 2 6] [--passes 1]
 
 Each scene is one focal slice (random slice index) of the data engine's 10-slice stacks,
 rendered at ``4 * size`` px with blur radius K ~ U(4 lo, 4 hi) px, i.e. the training
@@ -13,8 +13,10 @@ the same scene at 2x and 1x, with proportionally smaller blur. Each copy is debl
 the all-in-focus render (PSNR/SSIM on 8-bit sRGB), next to the identity (the input itself)
 and ``scaled`` at each ``--fixed`` working scale: at 2x the ideal scale is about 1/2, at 4x
 about 1/4, so the fixed columns show whether the estimated scale (last column) lands where
-it should (the model's ``working_blur_radius_px`` sets it). Prints a Markdown table. Needs a
-deblur model (installed, or ``--model``).
+it should (the model's ``working_blur_radius_px`` sets it). Every column runs the network with
+the same ``--passes`` (mirrored copies averaged; the commands' own default differs by mode),
+so the modes are compared on equal terms. Prints a Markdown table. Needs a deblur model
+(installed, or ``--model``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from defocus_cli.cli.model_options import open_model
 from defocus_cli.data.tasks import FOCAL_STACK_SLICES, focal_stack_sample
 from defocus_cli.ops.metrics import psnr, ssim
+from defocus_cli.ops.views import PASSES
 from defocus_cli.pipelines.deblur import deblur
 
 FACTORS = (1, 2, 4)
@@ -59,6 +62,8 @@ def main() -> None:
     parser.add_argument("--fixed", type=float, nargs="*", default=[0.5, 0.25], help="fixed working scales to compare")
     parser.add_argument("--train-blur", type=float, nargs=2, default=[2.0, 6.0], metavar=("LO", "HI"),
                         help="the K range (px) the model was trained on")
+    parser.add_argument("--passes", type=int, choices=PASSES, default=1,
+                        help="mirrored network passes averaged, the same for every column")
     options = parser.parse_args()
     net = open_model("deblur", model=options.model, device="cpu")
     pairs = scenes(options.scenes, options.size, options.seed, tuple(options.train_blur))
@@ -68,15 +73,16 @@ def main() -> None:
     for slice_4x, aif_4x in pairs:
         for factor in FACTORS:
             image, target = at_factor(slice_4x, options.size, factor), at_factor(aif_4x, options.size, factor)
-            outputs = {"identity": image, "tiles": deblur(image, net, mode="tiles").pixels}
-            result = deblur(image, net, mode="scaled")
+            passes = options.passes
+            outputs = {"identity": image, "tiles": deblur(image, net, mode="tiles", passes=passes).pixels}
+            result = deblur(image, net, mode="scaled", passes=passes)
             outputs["scaled"] = result.pixels
             scales.setdefault(factor, []).append(result.scale)
             for fixed in options.fixed:
-                outputs[f"scaled s={fixed:g}"] = deblur(image, net, mode="scaled", scale=fixed).pixels
+                outputs[f"scaled s={fixed:g}"] = deblur(image, net, mode="scaled", scale=fixed, passes=passes).pixels
             for name, out in outputs.items():
                 scores.setdefault((factor, name), []).append((psnr(out, target), ssim(out, target)))
-    print(f"model {net.spec.name} ({net.sha256[:12]}), {options.scenes} scenes, "
+    print(f"model {net.spec.name} ({net.sha256[:12]}), {options.scenes} scenes, {options.passes} pass(es), "
           f"{time.perf_counter() - start:.0f} s\n")
     names = ["identity", "tiles", "scaled", *(f"scaled s={fixed:g}" for fixed in options.fixed)]
     print(f"| scale | side px | {' | '.join(names)} | estimated working scale |")
