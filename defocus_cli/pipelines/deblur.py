@@ -34,8 +34,8 @@ from defocus_cli.pipelines import scale_match
 
 MODES = ("tiles", "scaled")
 #: Measured with ``benchmarks/deblur_modes.py`` (docs/MODELS.md): at the training blur
-#: ``tiles`` is 0.24 dB ahead; at 2x and 4x that blur, as in any photo larger than the training
-#: crops, ``scaled`` wins by 0.10 and 0.55 dB while ``tiles`` falls towards the identity, and
+#: ``tiles`` is 0.19 dB ahead; at 2x and 4x that blur, as in any photo larger than the training
+#: crops, ``scaled`` wins by 0.09 and 0.84 dB while ``tiles`` falls towards the identity, and
 #: it is several times faster.
 DEFAULT_MODE = "scaled"
 #: Mirrored network runs averaged by default (ops.views), by mode. Measured on held-out focal
