@@ -39,18 +39,12 @@ MODES = ("tiles", "scaled")
 #: it is several times faster.
 DEFAULT_MODE = "scaled"
 #: Mirrored network runs averaged by default (ops.views), by mode. Measured on held-out focal
-#: stacks (docs/MODELS.md): 1 / 2 / 4 passes deblur to 28.43 / 28.53 / 28.57 dB (K 2-6 px).
+#: stacks (docs/MODELS.md): one and four passes deblur to 28.54 and 28.66 dB (K 2-6 px).
 #: In ``scaled`` mode the network sees a small copy and four passes cost about 1.7x the
 #: command's time at 12 MP (docs/BENCHMARKS.md); in ``tiles`` mode it sees every pixel, one
 #: pass already takes longer than the 15 s target there, and four would take four times as long.
 DEFAULT_PASSES = {"scaled": 4, "tiles": 1}
 
-
-def default_passes(mode: str) -> int:
-    """The mirrored runs ``mode`` averages when none are asked for."""
-    if mode not in DEFAULT_PASSES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return DEFAULT_PASSES[mode]
 #: Tile side and overlap (px of the image the network sees). The generators normalise each
 #: tile's features, so tiles should hold enough content for typical statistics; 64 px of
 #: overlap (16 px of zero weight at each shared edge) hides what normalisation changes.
@@ -59,6 +53,13 @@ OVERLAP_PX = 64
 #: The RefocusGAN generators halve twice: sides must be multiples of 4.
 GENERATOR_STRIDE = 4
 IMAGE_INPUT, SML_INPUT = "image", "sml"
+
+
+def default_passes(mode: str) -> int:
+    """The mirrored runs ``mode`` averages when none are asked for."""
+    if mode not in DEFAULT_PASSES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return DEFAULT_PASSES[mode]
 
 
 @dataclass
