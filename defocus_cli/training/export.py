@@ -25,7 +25,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +50,12 @@ TOLERANCE = 1e-4
 CHECK_SIZES: tuple[tuple[int, int], ...] = ((64, 64), (48, 80))
 
 
-def load_trained_system(run: str | Path, checkpoint: str | Path | None = None) -> tuple[TrainingSystem, dict[str, Any]]:
+def load_trained_system(run: str | Path, checkpoint: str | Path | None = None,
+                        average_with: Sequence[str | Path] = ()) -> tuple[TrainingSystem, dict[str, Any]]:
     """The system of a run folder with its last (or the given) checkpoint loaded, on CPU, in
-    eval mode; returns ``(system, checkpoint_state)``."""
+    eval mode; returns ``(system, checkpoint_state)``. ``average_with``: checkpoints of other
+    runs of the same system and width whose network weights are averaged with it (see
+    :func:`average_network_weights`)."""
     run = Path(run)
     config = load_run_config(run)
     config["train"]["device"] = "cpu"
@@ -60,10 +63,38 @@ def load_trained_system(run: str | Path, checkpoint: str | Path | None = None) -
     if path is None or not path.is_file():
         raise UsageError(f"{run} has no checkpoint yet (train it first)")
     state = load_checkpoint(path)
+    if average_with:
+        others = [Path(other) for other in average_with]
+        networks = average_network_weights([state["system"]["networks"],
+                                            *(_networks_of(other) for other in others)])
+        state = {**state, "system": {"networks": networks},
+                 "averaged_with": ["/".join(other.parts[-3:]) for other in others]}
     system = build_system(config, "cpu")
     system.load_state_dict(state["system"])
     system.eval()
     return system, state
+
+
+def _networks_of(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UsageError(f"--average-with {path}: no such checkpoint")
+    state = load_checkpoint(path)
+    if "system" not in state or "networks" not in state["system"]:
+        raise UsageError(f"--average-with {path}: not a training checkpoint")
+    return state["system"]["networks"]
+
+
+def average_network_weights(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The element-wise mean of several network state dicts of one architecture (a "model
+    soup"): runs fine-tuned from the same weights stay in one basin, where their mean keeps
+    what each learned. Non-float entries (BatchNorm counters) come from the first. Raises
+    UsageError when the dicts do not hold the same tensors."""
+    first = states[0]
+    for other in states[1:]:
+        if other.keys() != first.keys() or any(other[k].shape != first[k].shape for k in first):
+            raise UsageError("--average-with needs checkpoints of the same system and width as the run")
+    return {key: (sum(state[key] for state in states) / len(states)) if value.is_floating_point() else value
+            for key, value in first.items()}
 
 
 def sha256_file(path: Path) -> str:
@@ -237,6 +268,8 @@ def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[s
         f"- data: {data.get('kind', 'unknown')}" + (f" ({data.get('path')})" if data.get("path") else
                                                      " scenes from the data engine, generated on the fly"),
         f"- steps: {state.get('step')}, wall time: {state.get('elapsed_s', 0.0) / 60:.1f} min",
+        *([f"- weights: the element-wise mean of this run's checkpoint and {', '.join(state['averaged_with'])}"]
+          if state.get("averaged_with") else []),
         f"- hardware: {notes.get('hardware', 'unknown')}, torch {notes.get('torch', '?')}",
     ]
     for key, value in notes.items():
@@ -255,14 +288,16 @@ def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[s
 def export_run(run: str | Path, output: str | Path, *, name: str | None = None, manifest: str | Path | None = None,
                checkpoint: str | Path | None = None, description: str = "", default: bool = False,
                licence: str = "MIT", sizes: tuple[tuple[int, int], ...] = CHECK_SIZES,
-               working_resolution: int | None = None, working_blur_radius_px: float | None = None) -> ModelSpec:
+               working_resolution: int | None = None, working_blur_radius_px: float | None = None,
+               average_with: Sequence[str | Path] = ()) -> ModelSpec:
     """Export a run; returns its ModelSpec (also written as ``<output>.spec.json``).
 
     ``manifest``: a manifest file to add the spec to, ``"bundled"`` for the shipped
     ``weights/manifest.json``, or ``None`` for none. ``working_resolution``: the long side (px)
     the pipelines run the network at (``None``: the pipeline's own choice);
     ``working_blur_radius_px``: the photo blur (px) the deblur/refocus pipelines' scaled mode
-    brings a photo to for this network (recorded in ``extra``).
+    brings a photo to for this network (recorded in ``extra``). ``average_with``: checkpoints
+    of other runs whose network weights are averaged with the run's (a model soup).
     """
     if working_blur_radius_px is not None and not working_blur_radius_px > 0:
         raise UsageError(f"working blur must be a positive radius in pixels, got {working_blur_radius_px}")
@@ -272,7 +307,7 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
     if output.suffix.lower() != ".onnx":
         raise UsageError(f"-o {output}: the output must be an .onnx file")
     start = time.perf_counter()
-    system, state = load_trained_system(run, checkpoint)
+    system, state = load_trained_system(run, checkpoint, average_with)
     contract = system.export_contract()
     metadata = {"system": system.name, "task": system.task, "stride": system.stride, "steps": state.get("step"),
                 **contract.extra}

@@ -12,7 +12,14 @@ import torch
 
 from defocus_cli.errors import DefocusError, UsageError
 from defocus_cli.models.registry import read_manifest
-from defocus_cli.training.export import STACK_TRACE_KEY, check_parity, export_run, load_trained_system, strip_stack_traces
+from defocus_cli.training.export import (
+    STACK_TRACE_KEY,
+    average_network_weights,
+    check_parity,
+    export_run,
+    load_trained_system,
+    strip_stack_traces,
+)
 from defocus_cli.training.loop import train
 
 FAST = {"train": {"steps": 2, "num_workers": 0, "val_every": 2}, "data": {"val_samples": 2}}
@@ -143,3 +150,35 @@ def test_export_records_a_working_resolution(exported, tmp_path):
     assert "long side of 256 px" in (tmp_path / "m.md").read_text()
     with pytest.raises(UsageError, match="working resolution"):
         export_run(run, tmp_path / "n.onnx", working_resolution=0)
+
+
+def test_export_averages_the_weights_of_runs_of_one_system(exported, tmp_path):
+    root, run, _, _ = exported
+    other = tmp_path / "other"
+    train("magnify", other, width="tiny", overrides={**FAST, "train": {**FAST["train"], "seed": 7}})
+    other_checkpoint = other / "checkpoints" / "last.pt"
+    first, _ = load_trained_system(run)
+    second, _ = load_trained_system(other)
+    mean, state = load_trained_system(run, average_with=[other_checkpoint])
+    assert not all(torch.equal(a, b) for a, b in zip(first.state_dict()["networks"].values(),
+                                                      second.state_dict()["networks"].values(), strict=True))
+    for (name, a), b, m in zip(first.state_dict()["networks"].items(), second.state_dict()["networks"].values(),
+                               mean.state_dict()["networks"].values(), strict=True):
+        if a.is_floating_point():
+            torch.testing.assert_close(m, (a + b) / 2, msg=name)
+    assert state["averaged_with"] == ["other/checkpoints/last.pt"]
+    spec = export_run(run, tmp_path / "soup.onnx", name="soup", average_with=[other_checkpoint])
+    assert spec.extra["parity_max_abs_diff"] < 1e-4
+    assert "the element-wise mean of this run's checkpoint and other/checkpoints/last.pt" in (
+        tmp_path / "soup.md").read_text()
+
+
+def test_averaging_refuses_weights_of_another_shape():
+    a = {"w": torch.ones(2, 3), "n": torch.tensor(5)}
+    averaged = average_network_weights([a, {"w": torch.zeros(2, 3), "n": torch.tensor(9)}])
+    torch.testing.assert_close(averaged["w"], torch.full((2, 3), 0.5))
+    assert int(averaged["n"]) == 5  # counters come from the first
+    with pytest.raises(UsageError, match="same system and width"):
+        average_network_weights([a, {"w": torch.ones(3, 3), "n": torch.tensor(5)}])
+    with pytest.raises(UsageError, match="same system and width"):
+        average_network_weights([a, {"v": torch.ones(2, 3), "n": torch.tensor(5)}])
