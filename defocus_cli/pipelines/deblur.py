@@ -55,8 +55,10 @@ GENERATOR_STRIDE = 4
 IMAGE_INPUT, SML_INPUT = "image", "sml"
 
 
-def default_passes(mode: str) -> int:
-    """The mirrored runs ``mode`` averages when none are asked for."""
+def passes_for(mode: str, passes: int | None) -> int:
+    """The mirrored runs to average: ``passes`` checked, or ``mode``'s default when None."""
+    if passes is not None:
+        return check_passes(passes)
     if mode not in DEFAULT_PASSES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     return DEFAULT_PASSES[mode]
@@ -172,7 +174,7 @@ def deblur(image_srgb: np.ndarray, model: Network, *, mode: str = DEFAULT_MODE, 
     network's mirrored runs averaged (:mod:`defocus_cli.ops.views`; None = the mode's
     :data:`DEFAULT_PASSES`).
     """
-    passes = check_passes(default_passes(mode) if passes is None else passes)
+    passes = passes_for(mode, passes)
     check_image(image_srgb, "image_srgb", channels=(3,))
     image = np.asarray(image_srgb, np.float32)
     working, blur = choose_scale(image, mode, scale, working_blur_radius_px(model))

@@ -27,14 +27,13 @@ import numpy as np
 from defocus_cli.models.network import Network
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.color import smooth_chroma_change
-from defocus_cli.ops.views import check_passes
 from defocus_cli.pipelines import scale_match
 from defocus_cli.pipelines.deblur import (
     DEFAULT_MODE,
     TILE_PX,
     choose_scale,
     deblur_network,
-    default_passes,
+    passes_for,
     run_image_network,
     working_blur_radius_px,
 )
@@ -82,7 +81,7 @@ def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Ne
     """
     check_image(image_srgb, "image_srgb", channels=(3,))
     delta = check_delta(delta)
-    passes = check_passes(default_passes(mode) if passes is None else passes)
+    passes = passes_for(mode, passes)
     if keep_radiance and deblur_model is None:
         raise ValueError("keep_radiance needs the deblur model (a two-stage refocus)")
     image = np.asarray(image_srgb, np.float32)

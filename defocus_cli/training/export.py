@@ -182,12 +182,11 @@ def strip_stack_traces(model: Any) -> int:
                     yield from graphs(sub)
 
     removed = 0
-    node_lists = [g.node for g in graphs(model.graph)] + [f.node for f in model.functions]
-    for nodes in node_lists:
+    for nodes in [g.node for g in graphs(model.graph)] + [f.node for f in model.functions]:
         for node in nodes:
             kept = [entry for entry in node.metadata_props if entry.key != STACK_TRACE_KEY]
-            removed += len(node.metadata_props) - len(kept)
-            if len(kept) != len(node.metadata_props):
+            if len(kept) < len(node.metadata_props):
+                removed += len(node.metadata_props) - len(kept)
                 del node.metadata_props[:]
                 node.metadata_props.extend(kept)
     return removed
