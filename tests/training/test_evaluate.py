@@ -73,6 +73,17 @@ def test_deblur_and_refocus_tables_follow_the_seed_layouts():
     assert per_delta.columns == ["Method", "+8"] and per_delta.rows[0][1] == pytest.approx(refocus.rows[0][3])
 
 
+def test_refocus_table_keeps_the_seed_steps_for_a_model_trained_on_every_step():
+    data = EvalData(focal_stack_eval_sample, size=(32, 32), count=1)
+    every_step = [d for d in range(-9, 10) if d] + [9, -9]  # repeats weight training, not the table
+    model = Predictor(lambda x: x["radiance"], ["image", "radiance", "delta"], "radiance-model", {"deltas": every_step})
+    refocus, per_delta = refocus_table(model, data)
+    assert refocus.rows[1][2] == "{-9, -5, +5, +9}"
+    assert per_delta.columns[1:] == [f"{d:+d}" for d in range(-9, 10) if d]
+    seed_steps = [per_delta.columns.index(f"{d:+d}") for d in (-9, -5, 5, 9)]
+    assert refocus.rows[0][3] == pytest.approx(np.mean([per_delta.rows[0][i] for i in seed_steps]))
+
+
 def test_mirrored_passes_add_rows_scored_as_the_commands_run():
     data = EvalData(focal_stack_eval_sample, size=(32, 32), count=1)
     (deblur,) = deblur_table(_oracle("deblur"), data, passes=4)

@@ -162,6 +162,15 @@ def test_refocus_inputs_and_one_hot():
         cls(resolve_config("refocus", "tiny", {"model": {"deltas": [12]}}))
 
 
+def test_refocus_repeated_deltas_weight_the_draws_and_export_once():
+    cfg = resolve_config("refocus", "tiny", {"data": {"crop": [32, 32]}, "model": {"deltas": [9, 9, 9, 1]}})
+    cls = get_system("refocus")
+    dataset = cls.make_dataset(cfg, "train")
+    drawn = [int(dataset[i]["delta"].item()) for i in range(40)]
+    assert set(drawn) == {1, 9} and drawn.count(9) > drawn.count(1)
+    assert cls(cfg).export_contract().extra["deltas"] == [1, 9]
+
+
 def test_refocus_radiance_mix_moves_the_training_radiance_towards_the_slice():
     cfg = resolve_config("refocus", "tiny", {"data": {"crop": [32, 32]}, "model": {"radiance_mix": [0.5, 0.5]}})
     cls = get_system("refocus")
@@ -251,3 +260,31 @@ def test_refocus_radiance_model_trains_and_validates_on_g1s_radiance(tmp_path):
         path = str(g1_path) if "stages" in extra or "radiance_mix" in extra else str(tmp_path / "missing.onnx")
         with pytest.raises(UsageError, match=message):
             cls(resolve_config("refocus", "tiny", {"model": {"radiance_model": path, **extra}}))
+
+
+def test_deblur_trained_through_a_frozen_refocus_model(tmp_path):
+    from defocus_cli.training.export import export_onnx
+
+    g2_cfg = resolve_config("refocus", "tiny", {"data": {"crop": [32, 32]}, "model": {"use_gan": False}})
+    g2 = get_system("refocus")(g2_cfg)
+    g2_path = tmp_path / "g2.onnx"
+    export_onnx(g2, g2_path, sizes=((32, 32),))
+    cfg = resolve_config("deblur", "tiny", {"data": {"crop": [32, 32]},
+                                             "model": {"refocus_model": str(g2_path), "refocus_deltas": [-9, 9]}})
+    cls = get_system("deblur")
+    system = cls(cfg)
+    batch = _batch(cls, cfg)
+    assert {"image", "sml", "target", "delta", "refocus_target"} <= set(batch)
+    assert set(batch["delta"].flatten().tolist()) <= {-9.0, 9.0}
+    partner_before = [p.clone() for p in system.refocus_partner.parameters()]
+    system.set_input(batch)
+    logs = system.optimize_parameters(0)
+    assert logs["loss_refocus"] > 0 and "g2.onnx" in system.notes["refocus_loss"]
+    for before, after in zip(partner_before, system.refocus_partner.parameters(), strict=True):
+        torch.testing.assert_close(before, after)  # G2 stays frozen; only G1 learns
+    assert system.export_contract().inputs[0].name == "image"  # still a deblur graph
+    for extra, message in [({"refocus_weight": 0}, "refocus_weight"), ({"refocus_deltas": [10]}, "deltas")]:
+        with pytest.raises(UsageError, match=message):
+            cls(resolve_config("deblur", "tiny", {"model": {"refocus_model": str(g2_path), **extra}}))
+    with pytest.raises(UsageError, match="not a file"):
+        cls(resolve_config("deblur", "tiny", {"model": {"refocus_model": str(tmp_path / "missing.onnx")}}))

@@ -83,6 +83,10 @@ class WGANImageSystem(TrainingSystem):
     def critic_condition(self, batch: Batch) -> torch.Tensor | None:
         return None
 
+    def extra_generator_loss(self, fake: torch.Tensor, logs: dict[str, float]) -> torch.Tensor | None:
+        """A system's own term added to the generator loss (it may log into ``logs``)."""
+        return None
+
     # ---- template ------------------------------------------------------------------------
     def build(self) -> None:
         m, t = self.model_config, self.train_config
@@ -134,6 +138,9 @@ class WGANImageSystem(TrainingSystem):
             focus = focus_measure_loss(fake, x[:, :3], self.batch["focus"])
             loss_g = loss_g + m["lambda_f"] * focus
             logs["loss_focus"] = focus.item()
+        extra = self.extra_generator_loss(fake, logs)
+        if extra is not None:
+            loss_g = loss_g + extra
         opt_g = self.optimizers["generator"]
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()

@@ -4,14 +4,19 @@
 (:func:`defocus_cli.ops.focus.sml`; ``model.focus_channel: false`` drops it, seed 001
 Table 1), 9 residual blocks, output = input RGB + residual, the all-in-focus radiance. Critic
 conditioned on the input and its SML channel (Eq. 5). Loss ``L_cGAN + 100 L_X``.
+``model.refocus_model: FILE`` (an exported two-stage refocus ``.onnx``) adds the content loss
+of that G2, frozen, fed this G1's radiance, against the slice ``delta`` steps away (deltas
+from ``model.refocus_deltas``), weighted by ``model.refocus_weight``: G1 then learns the
+radiance the ``refocus`` pipeline needs from it, not only the one closest to the truth.
 
 **refocus** (G2, Eq. 2): input the slice G^i and the radiance G^r (``model.stages: 2``) or
 the slice alone (``model.stages: 1``, the single-stage baseline of Table 2); delta in
 -9..+9 as a one-hot vector of 19 through a fully connected layer to a 64x64 channel appended
 at the innermost layer (before the first of 9 residual blocks). Target: slice i + delta.
 Critic conditioned on the slice and the radiance (Eq. 7). ``model.deltas`` is the set of
-refocus steps trained on: ``[8]``, ``[-9, -5, 5, 9]`` or all 19 (Table 2's three
-configurations). As in the seed, G2 trains on the ground-truth radiance; the pipeline feeds
+refocus steps trained on: ``[8]``, ``[-9, -5, 5, 9]`` or all of them (Table 2's three
+configurations); each draw picks an entry uniformly, so a step listed twice is trained on
+twice as often. As in the seed, G2 trains on the ground-truth radiance; the pipeline feeds
 it G1's output. ``model.radiance_mix: [lo, hi]`` instead moves the training radiance towards
 the slice by t ~ U(lo, hi), as an imperfect G1 leaves it; ``model.radiance_model: FILE``
 (an exported deblur ``.onnx``) trains and validates G2 on that G1's radiance of each slice,
@@ -53,6 +58,7 @@ from defocus_cli.training.template import Batch, Config, ExportContract
 
 MAX_DELTA = 9
 N_DELTAS = 2 * MAX_DELTA + 1
+ALL_DELTAS = [d for d in range(-MAX_DELTA, MAX_DELTA + 1) if d]
 _CROPS = {"paper": [256, 256], "cpu": [64, 64], "tiny": [32, 32]}
 _BATCH = {"paper": 1, "cpu": 4, "tiny": 2}
 _STACK_DATA = {"blur_radius_px": [4.0, 10.0]}
@@ -122,12 +128,33 @@ class DeblurSystem(WGANImageSystem):
     @classmethod
     def default_config(cls, width: str = "cpu") -> Config:
         blocks = 1 if width == "tiny" else 9
-        return gan_config(width, {"blocks": blocks, "focus_channel": True},
+        return gan_config(width, {"blocks": blocks, "focus_channel": True, "refocus_model": None,
+                                  "refocus_weight": 1.0, "refocus_deltas": ALL_DELTAS},
                           data={"crop": _CROPS[width], **_STACK_DATA}, train={"batch_size": _BATCH[width]})
 
     def build(self) -> None:
+        m = self.model_config
+        self.refocus_partner = _open_refocus_partner(m.get("refocus_model"), self.config.get("width", "cpu"))
+        if self.refocus_partner is not None:
+            _check_deltas(m["refocus_deltas"])
+            if float(m["refocus_weight"]) <= 0:
+                raise UsageError(f"model.refocus_weight must be > 0, got {m['refocus_weight']!r}")
         super().build()
-        self.notes["focus_channel"] = "SML" if self.model_config["focus_channel"] else "none (ablation)"
+        self.notes["focus_channel"] = "SML" if m["focus_channel"] else "none (ablation)"
+        if self.refocus_partner is not None:
+            self.refocus_partner.to(self.device)
+            self.notes["refocus_loss"] = (f"content loss of the frozen G2 {Path(m['refocus_model']).name} on this "
+                                          f"radiance, weight {float(m['refocus_weight']):g}")
+
+    def extra_generator_loss(self, fake: torch.Tensor, logs: dict[str, float]) -> torch.Tensor | None:
+        """The frozen G2's content loss on this radiance (``model.refocus_model``)."""
+        if self.refocus_partner is None or self.content is None:
+            return None
+        b = self.batch
+        refocused = self.refocus_partner(b["image"], fake.clamp(0.0, 1.0), b["delta"])
+        loss = self.content(refocused, b["refocus_target"])
+        logs["loss_refocus"] = loss.item()
+        return float(self.model_config["refocus_weight"]) * self.model_config["lambda_x"] * loss
 
     def _in_channels(self) -> int:
         return 4 if self.model_config["focus_channel"] else 3
@@ -162,6 +189,10 @@ class DeblurSystem(WGANImageSystem):
 
     @classmethod
     def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
+        m = config["model"]
+        if m.get("refocus_model"):  # each item also carries a refocus pair for the G2 loss
+            return _refocus_pairs(config, split, m["refocus_deltas"], radiance_key="target")
+
         def pick(rng: np.random.Generator, n: int) -> tuple[int, ...]:
             return (int(rng.integers(0, n)),)
 
@@ -285,27 +316,52 @@ class RefocusSystem(WGANImageSystem):
             def example(h: int, w: int) -> tuple[torch.Tensor, ...]:
                 return torch.rand(1, 3, h, w), torch.full((1, 1), -5.0)
         return ExportContract(inputs=inputs, outputs=(TensorSpec("output", "NCHW", 3),), example=example,
-                              extra={"stages": self.model_config["stages"], "deltas": list(self.model_config["deltas"]),
+                              extra={"stages": self.model_config["stages"], "deltas": sorted(set(self.model_config["deltas"])),
                                      "radiance_from": "deblur" if self.two_stage else None,
                                      "focal_stack_slices": FOCAL_STACK_SLICES,
                                      "training_blur_radius_px": _training_blur(self.config)})
 
     @classmethod
     def make_dataset(cls, config: Config, split: str) -> torch.utils.data.Dataset:
-        deltas = _check_deltas(config["model"]["deltas"])
+        return _refocus_pairs(config, split, config["model"]["deltas"], radiance_key="radiance")
 
-        def pick(rng: np.random.Generator, n: int) -> tuple[int, ...]:
-            delta = int(deltas[int(rng.integers(0, len(deltas)))])
-            valid = [i for i in range(n) if 0 <= i + delta < n]
-            i = valid[int(rng.integers(0, len(valid)))]
-            return i, i + delta
 
-        def item(slices: np.ndarray, indices: tuple[int, ...], aif: np.ndarray) -> dict[str, torch.Tensor]:
-            delta = indices[1] - indices[0]
-            return {"image": to_tensor(slices[0]), "radiance": to_tensor(aif), "delta": to_tensor(np.float32(delta)),
+def _refocus_pairs(config: Config, split: str, deltas: Any, radiance_key: str) -> torch.utils.data.Dataset:
+    """Items of a slice, the slice ``delta`` steps away and the radiance. For G2 (``radiance_key``
+    "radiance") the far slice is the target; for G1 trained through G2 ("target") the radiance is
+    the target, and the far slice (``refocus_target``) and the slice's SML ride along."""
+    deltas = _check_deltas(deltas)
+
+    def pick(rng: np.random.Generator, n: int) -> tuple[int, ...]:
+        delta = int(deltas[int(rng.integers(0, len(deltas)))])
+        valid = [i for i in range(n) if 0 <= i + delta < n]
+        i = valid[int(rng.integers(0, len(valid)))]
+        return i, i + delta
+
+    def item(slices: np.ndarray, indices: tuple[int, ...], aif: np.ndarray) -> dict[str, torch.Tensor]:
+        delta = to_tensor(np.float32(indices[1] - indices[0]))
+        if radiance_key == "radiance":
+            return {"image": to_tensor(slices[0]), "radiance": to_tensor(aif), "delta": delta,
                     "target": to_tensor(slices[1])}
+        return {"image": to_tensor(slices[0]), "sml": to_tensor(sml(slices[0])), "target": to_tensor(aif),
+                "delta": delta, "refocus_target": to_tensor(slices[1])}
 
-        return _stack_dataset(config, split, pick, item)
+    return _stack_dataset(config, split, pick, item)
+
+
+def _open_refocus_partner(path: Any, width: str) -> nn.Module | None:
+    """The two-stage G2 exported at ``path`` as a frozen torch module, or None."""
+    if path is None:
+        return None
+    from defocus_cli.training.config import resolve_config
+    from defocus_cli.training.systems.gan import frozen
+    from defocus_cli.training.warm_start import warm_start
+
+    if not Path(str(path)).is_file():
+        raise UsageError(f"model.refocus_model: {path} is not a file (an exported two-stage refocus .onnx)")
+    partner = RefocusSystem(resolve_config("refocus", width, {"model": {"use_gan": False}}))
+    warm_start(partner, Path(str(path)))
+    return frozen(partner.inference_module())
 
 
 def _training_blur(config: Config) -> list[float]:
