@@ -42,9 +42,13 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int
               callback=lambda ctx, param, value: int(value),
               help="deblur, refocus (with --deblur-model): also score each network averaged over this many "
                    "mirrored copies, as the commands run it (their default is 4).")
+@click.option("--all-steps", is_flag=True,
+              help="refocus: score every delta from -9 to 9 as the command renders it, not only the "
+                   "model's trained steps.")
 @click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON.")
 def eval_cmd(task: str, model: Path, data_dir: Path | None, samples: int, size: tuple[int, int], seed: int,
-             deblur_model: Path | None, depth_model: Path | None, passes: int, as_json: bool) -> None:
+             deblur_model: Path | None, depth_model: Path | None, passes: int, all_steps: bool,
+             as_json: bool) -> None:
     """Print TASK's tables in the layout of its paper, next to the identity (and classical)
     baselines."""
     require_torch()
@@ -56,7 +60,7 @@ def eval_cmd(task: str, model: Path, data_dir: Path | None, samples: int, size: 
         raise click.UsageError("--depth-model is for eval lens-blur")
     extra = {"deblur": deblur_model, "depth": depth_model}
     tables = evaluate(task, model, data_dir=data_dir, size=size, count=samples, seed=seed, extra_models=extra,
-                      passes=passes)
+                      passes=passes, all_steps=all_steps)
     if as_json:
         click.echo(json.dumps([t.as_dict() for t in tables], indent=2))
     else:

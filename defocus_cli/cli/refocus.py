@@ -60,7 +60,13 @@ def refocus(job: JobOptions, delta: int, keep_radiance: str | None, mode: str, s
     extra = ExtraOutput.parse(keep_radiance, job, label="radiance", option="--keep-radiance") \
         if keep_radiance is not None else None
     from defocus_cli.pipelines.deblur import IMAGE_INPUT, SML_INPUT
-    from defocus_cli.pipelines.refocus import DELTA_INPUT, RADIANCE_INPUT
+    from defocus_cli.pipelines.refocus import (
+        DELTA_INPUT,
+        RADIANCE_INPUT,
+        delta_blend,
+        reaches,
+        trained_deltas,
+    )
     from defocus_cli.pipelines.refocus import refocus as run_refocus
 
     def setup() -> Prepared:
@@ -75,16 +81,19 @@ def refocus(job: JobOptions, delta: int, keep_radiance: str | None, mode: str, s
         elif extra is not None or deblur_model is not None:
             raise UsageError(f"{g2.spec.name} is a single-stage refocus model (no radiance input): "
                              "it has no deblur stage for --keep-radiance or --deblur-model")
-        trained = g2.spec.extra.get("deltas")
-        if delta != 0 and trained and delta not in trained and not job.quiet:
+        trained = trained_deltas(g2)
+        blend = delta_blend(delta, trained)
+        if trained and not reaches(delta, blend) and not job.quiet:
             click.echo(f"defocus: warning: {g2.spec.name} was trained on delta {', '.join(map(str, trained))} only; "
-                       f"{delta} may not move the focus as far as asked", err=True)
+                       f"{delta} lies beyond them and is rendered as {blend[0][0]}", err=True)
 
         def process(image: LoadedImage) -> JobResult:
             target = extra.destination(image) if extra is not None else None
             result = run_refocus(image.rgb, delta, g2, g1, mode=mode, scale=scale, passes=passes,
                                  keep_radiance=extra is not None and target is not None)
             details = {"delta": delta, "stages": result.stages,
+                       **({"delta_blend": {str(step): weight for step, weight in result.blend}}
+                          if result.blend != ((delta, 1.0),) else {}),
                        **scale_info(result.mode, result.scale, result.blur_radius_px, result.passes)}
             if extra is not None:
                 notes = extra.write(target, image, result.radiance) if result.radiance is not None else []

@@ -457,15 +457,20 @@ TABLE2_DELTAS = (-9, -5, 5, 9)
 
 
 @register_table("refocus")
-def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = None, passes: int = 1) -> list[Table]:
+def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = None, passes: int = 1,
+                  all_steps: bool = False) -> list[Table]:
     """Seed 001 Table 2; ``passes`` > 1 adds the full pipeline with each network averaged over
-    that many mirrored copies (``refocus --passes``)."""
+    that many mirrored copies (``refocus --passes``). ``all_steps`` scores every step from -9
+    to 9 as ``refocus`` renders it (a step the model was not trained on as the blend of the
+    nearest trained ones, :func:`~defocus_cli.pipelines.refocus.delta_blend`)."""
     from defocus_cli.ops.focus import sml
+    from defocus_cli.pipelines.refocus import ALL_DELTAS, delta_blend
 
     two_stage = "radiance" in model.input_names
-    deltas = sorted({int(d) for d in model.metadata.get("deltas", TABLE2_DELTAS)})
+    trained = sorted({int(d) for d in model.metadata.get("deltas", TABLE2_DELTAS)})
+    deltas = list(ALL_DELTAS) if all_steps else trained
     # The headline rows keep the seed's layout when the model knows its steps; the
-    # per-step table shows every step it was trained on.
+    # per-step table shows every step scored.
     headline = [d for d in deltas if d in TABLE2_DELTAS] if set(TABLE2_DELTAS) <= set(deltas) else deltas
     rows: dict[str, list[tuple[float, float]]] = {"identity": [], "gt": [], "g1": [], "mirrored": []}
     by_delta: dict[tuple[str, int], list[float]] = {}
@@ -476,16 +481,18 @@ def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = N
             valid = [i for i in range(len(slices)) if 0 <= i + delta < len(slices)]
             i = valid[int(rng.integers(0, len(valid)))]
             image, target = slices[i], slices[i + delta]
+            blend = delta_blend(delta, trained)
             scored = {"identity": pair_metrics(image, target)}
-            feed = {"image": image, "delta": np.float32(delta), "radiance": aif}
-            scored["gt"] = pair_metrics(model(feed), target)
+            feed = {"image": image, "radiance": aif}
+            scored["gt"] = pair_metrics(_blended(feed, model, blend), target)
             if two_stage and deblur is not None:
                 g1_feed = {"image": image, "sml": sml(image)}
                 feed["radiance"] = np.clip(deblur(g1_feed), 0, 1)
-                scored["g1"] = pair_metrics(model(feed), target)
+                scored["g1"] = pair_metrics(_blended(feed, model, blend), target)
                 if passes > 1:
                     feed["radiance"] = mirrored(deblur, g1_feed, passes)
-                    scored["mirrored"] = pair_metrics(mirrored(model, feed, passes), target)
+                    scored["mirrored"] = pair_metrics(
+                        _blended(feed, lambda f: mirrored(model, f, passes), blend), target)
             for key, value in scored.items():
                 if delta in headline:
                     rows[key].append(value)
@@ -514,6 +521,13 @@ def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = N
     return [table, per_delta]
 
 
+def _blended(feed: dict[str, np.ndarray], run: Callable[[dict[str, np.ndarray]], np.ndarray],
+             blend: tuple[tuple[int, float], ...]) -> np.ndarray:
+    """G2's output for a step blend: each step's output (the image itself for step 0), weighted."""
+    return sum(np.float32(w) * (feed["image"] if step == 0 else run({**feed, "delta": np.float32(step)}))
+               for step, w in blend)
+
+
 def _blur_note(model: Predictor) -> list[str]:
     blur = model.metadata.get("training_blur_radius_px")
     return [f"held-out focal stacks with K ~ U({blur[0]:g}, {blur[1]:g}) px, the model's training blur"] if blur else []
@@ -539,11 +553,14 @@ def register_eval_sampler(task: str, sampler: Callable[[np.random.Generator, tup
 
 def evaluate(task: str, model: str | Path, *, data_dir: str | Path | None = None, size: tuple[int, int] = (128, 128),
              count: int = 16, seed: int = 0, extra_models: dict[str, str | Path] | None = None,
-             passes: int = 1) -> list[Table]:
+             passes: int = 1, all_steps: bool = False) -> list[Table]:
     """Build ``task``'s tables for ``model`` (an .onnx file or a run folder); ``passes`` > 1
-    adds the mirrored-ensemble rows of the tasks whose commands average (deblur, refocus)."""
+    adds the mirrored-ensemble rows of the tasks whose commands average (deblur, refocus);
+    ``all_steps`` scores refocus at every step, as the command renders it."""
     if passes > 1 and task not in PASSES_TASKS:
         raise UsageError(f"--passes is for eval {' and '.join(PASSES_TASKS)}")
+    if all_steps and task != "refocus":
+        raise UsageError("--all-steps is for eval refocus")
     builder = get_table(task)
     predictor = Predictor.load(model)
     folder = Path(data_dir) if data_dir else None
@@ -558,4 +575,6 @@ def evaluate(task: str, model: str | Path, *, data_dir: str | Path | None = None
     kwargs: dict[str, Any] = {k: Predictor.load(v) for k, v in (extra_models or {}).items() if v}
     if passes > 1:
         kwargs["passes"] = passes
+    if all_steps:
+        kwargs["all_steps"] = True
     return builder(predictor, data, **kwargs)

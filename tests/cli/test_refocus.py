@@ -139,11 +139,26 @@ def test_keep_radiance_never_replaces_the_input(tmp_path: Path, weights: Path) -
     assert (tmp_path / "p.png").read_bytes() == before and _files(tmp_path) == ["p.png"]
 
 
-def test_untrained_delta_warns_unless_quiet(tmp_path: Path, weights: Path) -> None:
+def test_untrained_delta_blends_the_nearest_trained_steps(tmp_path: Path, weights: Path) -> None:
     _photo(tmp_path)
-    code, _, err = run_cli(["refocus", "p.png", "-d", "3"], cwd=tmp_path)
-    assert code == 0 and "trained on delta -9, -5, 5, 9 only; 3 may not" in err
-    code, _, err = run_cli(["refocus", "p.png", "-d", "3", "-q", "--overwrite"], cwd=tmp_path)
+    code, out, err = run_cli(["refocus", "p.png", "-d", "3", "--json"], cwd=tmp_path)
+    assert code == 0 and "warning" not in err
+    assert json.loads(out)["delta_blend"] == {"0": 0.4, "5": 0.6}
+    code, out, _ = run_cli(["refocus", "p.png", "-d", "5", "--json", "--overwrite"], cwd=tmp_path)
+    assert code == 0 and "delta_blend" not in json.loads(out)
+
+
+def test_delta_beyond_the_trained_steps_warns_unless_quiet(tmp_path: Path, weights: Path) -> None:
+    manifest = weights / "manifest.json"
+    entries = json.loads(manifest.read_text())
+    for entry in entries:
+        if entry["task"] == "refocus":
+            entry.setdefault("extra", {})["deltas"] = [8]
+    manifest.write_text(json.dumps(entries))
+    _photo(tmp_path)
+    code, _, err = run_cli(["refocus", "p.png", "-d", "9"], cwd=tmp_path)
+    assert code == 0 and "trained on delta 8 only; 9 lies beyond them and is rendered as 8" in err
+    code, _, err = run_cli(["refocus", "p.png", "-d", "9", "-q", "--overwrite"], cwd=tmp_path)
     assert code == 0 and err == ""
 
 

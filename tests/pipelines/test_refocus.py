@@ -13,6 +13,8 @@ from defocus_cli.pipelines.refocus import (
     DELTA_INPUT,
     RADIANCE_INPUT,
     check_delta,
+    delta_blend,
+    reaches,
     refocus,
 )
 from tests.models.tiny_refocus import (
@@ -49,6 +51,27 @@ def test_g2_gets_the_photo_g1s_radiance_and_delta(nets, delta: int) -> None:
     expected = np.clip(smooth_chroma_change(image, image + delta / 9 * (radiance - image), CHROMA_SIGMA_PX), 0, 1)
     np.testing.assert_allclose(result.pixels, expected, atol=1e-5)
     assert result.stages == 2 and result.radiance is None and result.delta == delta
+
+
+@pytest.mark.parametrize(("delta", "steps"), [(3, [5]), (7, [5, 9]), (-2, [-5]), (-8, [-9, -5])])
+def test_untrained_steps_blend_the_nearest_trained_ones(nets, delta: int, steps: list[int]) -> None:
+    g2, g1, _ = nets
+    image = _photo(seed=2)
+    radiance = deblur(image, g1, passes=1).pixels
+    counting = Counting(g2)
+    result = refocus(image, delta, counting, g1, passes=1)
+    # the stand-in is linear in delta, so the blend of its neighbours is exactly delta's output
+    expected = np.clip(smooth_chroma_change(image, image + delta / 9 * (radiance - image), CHROMA_SIGMA_PX), 0, 1)
+    np.testing.assert_allclose(result.pixels, expected, atol=1e-5)
+    assert [step for step, _ in result.blend if step] == steps and len(counting.sizes) == len(steps)
+    assert sum(weight for _, weight in result.blend) == pytest.approx(1.0)
+
+
+def test_delta_blend_stops_at_the_last_trained_step() -> None:
+    assert delta_blend(9, [8]) == ((8, 1.0),) and not reaches(9, delta_blend(9, [8]))
+    assert delta_blend(-3, [8]) == ((0, 1.0),) and not reaches(-3, ((0, 1.0),))
+    assert delta_blend(4, None) == ((4, 1.0),) and delta_blend(5, [5]) == ((5, 1.0),)
+    assert all(reaches(d, delta_blend(d, [-9, -5, 5, 9])) for d in range(-9, 10))
 
 
 def test_delta_zero_is_the_photo(nets) -> None:

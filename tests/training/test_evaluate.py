@@ -126,3 +126,24 @@ def test_eval_data_folder(tmp_path):
     assert data.splits() == ["test"] and len(list(data.samples("test"))) == 1
     with pytest.raises(UsageError):
         list(EvalData(None, folder=tmp_path / "empty", count=0).samples("test"))
+
+
+def test_refocus_all_steps_scores_untrained_steps_as_the_command_blends_them():
+    data = EvalData(focal_stack_eval_sample, size=(32, 32), count=1)
+    model = Predictor(lambda x: x["radiance"], ["image", "radiance", "delta"], "radiance-model",
+                      {"deltas": [-9, -5, 5, 9]})
+    _, trained_only = refocus_table(model, data)
+    refocus, per_delta = refocus_table(model, data, all_steps=True)
+    assert refocus.rows[1][2] == "{-9, -5, +5, +9}"
+    assert per_delta.columns[1:] == [f"{d:+d}" for d in range(-9, 10) if d]
+    assert per_delta.rows[1][1] == pytest.approx(trained_only.rows[1][1])  # -9 comes first in both
+    # delta 1 is 0.8 x the slice + 0.2 x step 5 (here the radiance): between identity and the truth
+    identity, blended = per_delta.rows[0][10], per_delta.rows[1][10]
+    assert blended != pytest.approx(identity)
+
+
+def test_all_steps_is_refused_for_other_tasks():
+    from defocus_cli.training import evaluate as evaluate_module
+
+    with pytest.raises(UsageError, match="--all-steps"):
+        evaluate_module.evaluate("deblur", "missing.onnx", all_steps=True)
