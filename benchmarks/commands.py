@@ -109,6 +109,9 @@ CONFIGS: tuple[Config, ...] = (
     Config("refocus", "refocus", ("--delta", "5"), options=("--delta",), tasks=("refocus",), network=True),
     Config("refocus-one-pass", "refocus", ("--delta", "5", "--passes", "1"), options=("--delta",),
            choices=(("--passes", "1"),), tasks=("refocus",), network=True),
+    # a step between two trained ones: G2 runs for both and the results are blended
+    Config("refocus-blended-step", "refocus", ("--delta", "7"), options=("--delta",), tasks=("refocus",),
+           network=True),
     Config("depth", "depth", tasks=("depth",), network=True, output_suffix=".png"),
     Config("shallow-dof-depth-file", "shallow-dof", ("--depth", "{depth}", "--focus-point", "{focus}"),
            options=("--depth", "--focus-point")),
