@@ -283,6 +283,7 @@ def test_deblur_trained_through_a_frozen_refocus_model(tmp_path):
     for before, after in zip(partner_before, system.refocus_partner.parameters(), strict=True):
         torch.testing.assert_close(before, after)  # G2 stays frozen; only G1 learns
     assert system.export_contract().inputs[0].name == "image"  # still a deblur graph
+    assert not any(key.startswith("refocus") for key in system.state_dict()["networks"])  # G1 alone is saved
     for extra, message in [({"refocus_weight": 0}, "refocus_weight"), ({"refocus_deltas": [10]}, "deltas")]:
         with pytest.raises(UsageError, match=message):
             cls(resolve_config("deblur", "tiny", {"model": {"refocus_model": str(g2_path), **extra}}))

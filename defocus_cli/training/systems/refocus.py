@@ -134,7 +134,9 @@ class DeblurSystem(WGANImageSystem):
 
     def build(self) -> None:
         m = self.model_config
-        self.refocus_partner = _open_refocus_partner(m.get("refocus_model"), self.config.get("width", "cpu"))
+        # Held in a tuple so the frozen G2 is not one of this system's networks: checkpoints,
+        # averaging and export see G1 alone.
+        self._partner = (_open_refocus_partner(m.get("refocus_model"), self.config.get("width", "cpu")),)
         if self.refocus_partner is not None:
             _check_deltas(m["refocus_deltas"])
             if float(m["refocus_weight"]) <= 0:
@@ -145,6 +147,11 @@ class DeblurSystem(WGANImageSystem):
             self.refocus_partner.to(self.device)
             self.notes["refocus_loss"] = (f"content loss of the frozen G2 {Path(m['refocus_model']).name} on this "
                                           f"radiance, weight {float(m['refocus_weight']):g}")
+
+    @property
+    def refocus_partner(self) -> nn.Module | None:
+        """The frozen G2 of ``model.refocus_model``, or None."""
+        return self._partner[0]
 
     def extra_generator_loss(self, fake: torch.Tensor, logs: dict[str, float]) -> torch.Tensor | None:
         """The frozen G2's content loss on this radiance (``model.refocus_model``)."""
