@@ -11,7 +11,7 @@ network reproduces exactly. A G2 trained on some steps only (the seed's four-ste
 configuration: -9, -5, 5, 9) renders any other step as the linear blend of the two nearest
 steps it knows, the photo itself standing for step 0 (:func:`delta_blend`): on held-out
 focal stacks that scored above asking the network for the step directly at 13 of the 14
-untrained steps (0.05 dB below at +4) and at most 0.07 dB below the photo itself (at +1),
+untrained steps (0.05 dB below at +4) and at most 0.1 dB below the photo itself (at +1),
 where the untrained steps made delta 1 and -1 5-6 dB worse than the photo (docs/MODELS.md). Modes as in deblur; in ``scaled`` mode the photo's fine detail is
 kept where G2 leaves the small copy as sharp as it was, and fades where G2 blurs it. G2's
 change of colour (not of luma) is smoothed over :data:`CHROMA_SIGMA_PX`, since colour noise
