@@ -114,6 +114,14 @@ def reaches(delta: int, blend: tuple[tuple[int, float], ...]) -> bool:
     return abs(sum(step * weight for step, weight in blend) - delta) < 1e-6
 
 
+def blend_passes(blend: tuple[tuple[int, float], ...], passes: int) -> int:
+    """G2's mirrored passes for each step of ``blend``: half of ``passes`` (at least one) when
+    G2 runs for two steps, so a blended step costs what a trained one does; on held-out stacks
+    that cost less than 0.05 dB (docs/MODELS.md)."""
+    runs = sum(1 for step, _ in blend if step != 0)
+    return max(1, passes // runs) if runs > 1 else passes
+
+
 def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Network | None = None, *,
             mode: str = DEFAULT_MODE, scale: float | None = None, keep_radiance: bool = False,
             tile_px: int = TILE_PX, passes: int | None = None) -> Refocused:
@@ -143,13 +151,14 @@ def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Ne
     else:
         planes = {RADIANCE_INPUT: radiance_small} if radiance_small is not None else {}
         refocused = np.zeros_like(small)
+        g2_passes = blend_passes(blend, passes)
         for step, weight in blend:
             if step == 0:
                 refocused += np.float32(weight) * small
                 continue
             constants = {DELTA_INPUT: np.full((1, 1), step, np.float32)}
             refocused += np.float32(weight) * run_image_network(model, small, planes, constants, tile_px=tile_px,
-                                                                passes=passes)
+                                                                passes=g2_passes)
         refocused = smooth_chroma_change(small, refocused, CHROMA_SIGMA_PX)
         pixels = scale_match.bring_up(image, small, refocused, gate=True)
         np.clip(pixels, 0.0, 1.0, out=pixels)

@@ -464,7 +464,7 @@ def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = N
     to 9 as ``refocus`` renders it (a step the model was not trained on as the blend of the
     nearest trained ones, :func:`~defocus_cli.pipelines.refocus.delta_blend`)."""
     from defocus_cli.ops.focus import sml
-    from defocus_cli.pipelines.refocus import ALL_DELTAS, delta_blend
+    from defocus_cli.pipelines.refocus import ALL_DELTAS, blend_passes, delta_blend
 
     two_stage = "radiance" in model.input_names
     trained = sorted({int(d) for d in model.metadata.get("deltas", TABLE2_DELTAS)})
@@ -491,8 +491,8 @@ def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = N
                 scored["g1"] = pair_metrics(_blended(feed, model, blend), target)
                 if passes > 1:
                     feed["radiance"] = mirrored(deblur, g1_feed, passes)
-                    scored["mirrored"] = pair_metrics(
-                        _blended(feed, lambda f: mirrored(model, f, passes), blend), target)
+                    g2 = functools.partial(mirrored, model, passes=blend_passes(blend, passes))
+                    scored["mirrored"] = pair_metrics(_blended(feed, g2, blend), target)
             for key, value in scored.items():
                 if delta in headline:
                     rows[key].append(value)

@@ -12,6 +12,7 @@ from defocus_cli.pipelines.refocus import (
     CHROMA_SIGMA_PX,
     DELTA_INPUT,
     RADIANCE_INPUT,
+    blend_passes,
     check_delta,
     delta_blend,
     reaches,
@@ -65,6 +66,15 @@ def test_untrained_steps_blend_the_nearest_trained_ones(nets, delta: int, steps:
     np.testing.assert_allclose(result.pixels, expected, atol=1e-5)
     assert [step for step, _ in result.blend if step] == steps and len(counting.sizes) == len(steps)
     assert sum(weight for _, weight in result.blend) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("delta", "g2_runs"), [(5, 4), (3, 4), (7, 4)])
+def test_a_blended_step_costs_what_a_trained_one_does(nets, delta: int, g2_runs: int) -> None:
+    g2, g1, _ = nets
+    counting = Counting(g2)
+    refocus(_photo(seed=3), delta, counting, g1, mode="tiles", passes=4)
+    assert len(counting.sizes) == g2_runs  # two steps at two passes each for delta 7
+    assert blend_passes(((5, 0.5), (9, 0.5)), 1) == 1 and blend_passes(((0, 0.4), (5, 0.6)), 4) == 4
 
 
 def test_delta_blend_stops_at_the_last_trained_step() -> None:
