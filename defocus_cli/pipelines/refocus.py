@@ -12,8 +12,8 @@ configuration: -9, -5, 5, 9) renders any other step as the linear blend of the t
 steps it knows, the photo itself standing for step 0 (:func:`delta_blend`): on held-out
 focal stacks that scored above asking the network for the step directly at 13 of the 14
 untrained steps (0.05 dB below at +4) and at most 0.1 dB below the photo itself (at +1),
-where the untrained steps made delta 1 and -1 5-6 dB worse than the photo (docs/MODELS.md). Modes as in deblur; in ``scaled`` mode the photo's fine detail is
-kept where G2 leaves the small copy as sharp as it was, and fades where G2 blurs it. G2's
+where the untrained steps made delta 1 and -1 5-6 dB worse than the photo (docs/MODELS.md).
+Modes as in deblur; in ``scaled`` mode the photo's fine detail is kept where G2 leaves the small copy as sharp as it was, and fades where G2 blurs it. G2's
 change of colour (not of luma) is smoothed over :data:`CHROMA_SIGMA_PX`, since colour noise
 and fringes are what the small generator adds that a change of focus does not.
 
@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,6 +123,16 @@ def blend_passes(blend: tuple[tuple[int, float], ...], passes: int) -> int:
     return max(1, passes // runs) if runs > 1 else passes
 
 
+def blended(blend: tuple[tuple[int, float], ...], photo: np.ndarray,
+            run_step: Callable[[int], np.ndarray]) -> np.ndarray:
+    """The weighted sum of G2's output for each step of ``blend`` (``run_step(step)``), the
+    photo itself standing for step 0."""
+    out = np.zeros_like(photo, dtype=np.float32)
+    for step, weight in blend:
+        out += np.float32(weight) * (photo if step == 0 else run_step(step))
+    return out
+
+
 def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Network | None = None, *,
             mode: str = DEFAULT_MODE, scale: float | None = None, keep_radiance: bool = False,
             tile_px: int = TILE_PX, passes: int | None = None) -> Refocused:
@@ -150,16 +161,13 @@ def refocus(image_srgb: np.ndarray, delta: int, model: Network, deblur_model: Ne
         pixels = image.copy()
     else:
         planes = {RADIANCE_INPUT: radiance_small} if radiance_small is not None else {}
-        refocused = np.zeros_like(small)
         g2_passes = blend_passes(blend, passes)
-        for step, weight in blend:
-            if step == 0:
-                refocused += np.float32(weight) * small
-                continue
+
+        def run_step(step: int) -> np.ndarray:
             constants = {DELTA_INPUT: np.full((1, 1), step, np.float32)}
-            refocused += np.float32(weight) * run_image_network(model, small, planes, constants, tile_px=tile_px,
-                                                                passes=g2_passes)
-        refocused = smooth_chroma_change(small, refocused, CHROMA_SIGMA_PX)
+            return run_image_network(model, small, planes, constants, tile_px=tile_px, passes=g2_passes)
+
+        refocused = smooth_chroma_change(small, blended(blend, small, run_step), CHROMA_SIGMA_PX)
         pixels = scale_match.bring_up(image, small, refocused, gate=True)
         np.clip(pixels, 0.0, 1.0, out=pixels)
     radiance = None

@@ -523,9 +523,10 @@ def refocus_table(model: Predictor, data: EvalData, deblur: Predictor | None = N
 
 def _blended(feed: dict[str, np.ndarray], run: Callable[[dict[str, np.ndarray]], np.ndarray],
              blend: tuple[tuple[int, float], ...]) -> np.ndarray:
-    """G2's output for a step blend: each step's output (the image itself for step 0), weighted."""
-    return sum(np.float32(w) * (feed["image"] if step == 0 else run({**feed, "delta": np.float32(step)}))
-               for step, w in blend)
+    """G2's output for a step blend, as ``refocus`` makes it, with ``run`` fed each step."""
+    from defocus_cli.pipelines.refocus import blended
+
+    return blended(blend, feed["image"], lambda step: run({**feed, "delta": np.float32(step)}))
 
 
 def _blur_note(model: Predictor) -> list[str]:

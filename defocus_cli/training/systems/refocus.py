@@ -44,6 +44,7 @@ from defocus_cli.data.tasks import FOCAL_STACK_SLICES, focal_stack_sample
 from defocus_cli.errors import UsageError
 from defocus_cli.models.registry import TensorSpec
 from defocus_cli.ops.focus import sml
+from defocus_cli.pipelines.refocus import ALL_DELTAS
 from defocus_cli.training.datasets import (
     UNBOUNDED,
     NpzFolderDataset,
@@ -58,7 +59,6 @@ from defocus_cli.training.template import Batch, Config, ExportContract
 
 MAX_DELTA = 9
 N_DELTAS = 2 * MAX_DELTA + 1
-ALL_DELTAS = [d for d in range(-MAX_DELTA, MAX_DELTA + 1) if d]
 _CROPS = {"paper": [256, 256], "cpu": [64, 64], "tiny": [32, 32]}
 _BATCH = {"paper": 1, "cpu": 4, "tiny": 2}
 _STACK_DATA = {"blur_radius_px": [4.0, 10.0]}
@@ -129,7 +129,7 @@ class DeblurSystem(WGANImageSystem):
     def default_config(cls, width: str = "cpu") -> Config:
         blocks = 1 if width == "tiny" else 9
         return gan_config(width, {"blocks": blocks, "focus_channel": True, "refocus_model": None,
-                                  "refocus_weight": 1.0, "refocus_deltas": ALL_DELTAS},
+                                  "refocus_weight": 1.0, "refocus_deltas": list(ALL_DELTAS)},
                           data={"crop": _CROPS[width], **_STACK_DATA}, train={"batch_size": _BATCH[width]})
 
     def build(self) -> None:
