@@ -239,12 +239,22 @@ def check_parity(module: torch.nn.Module, path: Path, contract: Any, sizes: tupl
     return worst
 
 
-def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[str, Any], parity: float) -> str:
-    """A markdown model card: data, config, steps, wall time, hardware, losses used, metrics."""
+#: Notes of a run that describe its data and machine, not one of its networks.
+_RUN_NOTES = {"data", "val_data", "hardware", "torch", "world_size"}
+
+
+def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[str, Any], parity: float,
+               part: str | None = None) -> str:
+    """A markdown model card: data, config, steps, wall time, hardware, losses used, metrics.
+    For a ``part`` of the run, the run's notes on its main network give way to the part's own."""
     import yaml
 
     notes_path = run / NOTES_NAME
     notes = json.loads(notes_path.read_text(encoding="utf-8")) if notes_path.is_file() else {}
+    if part is not None:
+        notes = {**{k: v for k, v in notes.items() if k in _RUN_NOTES}, **system.resolved_notes(),
+                 "part": f"`{part}` of the run (`defocus export --part {part}`); its validation below is of the "
+                         "run's main network"}
     val = [r for r in read_metrics(run) if r.get("split") == "val"]
     last_val = val[-1] if val else {}
     data = notes.get("data", {})
@@ -272,7 +282,7 @@ def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[s
         f"- hardware: {notes.get('hardware', 'unknown')}, torch {notes.get('torch', '?')}",
     ]
     for key, value in notes.items():
-        if key not in {"data", "val_data", "hardware", "torch", "world_size"}:
+        if key not in _RUN_NOTES:
             lines.append(f"- {key.replace('_', ' ')}: {value}")
     lines += ["", "## Validation (held-out synthetic split, 8-bit sRGB)", ""]
     if last_val:
@@ -288,7 +298,7 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
                checkpoint: str | Path | None = None, description: str = "", default: bool = False,
                licence: str = "MIT", sizes: tuple[tuple[int, int], ...] = CHECK_SIZES,
                working_resolution: int | None = None, working_blur_radius_px: float | None = None,
-               average_with: Sequence[str | Path] = ()) -> ModelSpec:
+               average_with: Sequence[str | Path] = (), part: str | None = None) -> ModelSpec:
     """Export a run; returns its ModelSpec (also written as ``<output>.spec.json``).
 
     ``manifest``: a manifest file to add the spec to, ``"bundled"`` for the shipped
@@ -296,7 +306,8 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
     the pipelines run the network at (``None``: the pipeline's own choice);
     ``working_blur_radius_px``: the photo blur (px) the deblur/refocus pipelines' scaled mode
     brings a photo to for this network (recorded in ``extra``). ``average_with``: checkpoints
-    of other runs whose network weights are averaged with the run's (a model soup).
+    of other runs whose network weights are averaged with the run's (a model soup). ``part``:
+    export that other network of the run instead (:meth:`TrainingSystem.part`).
     """
     if working_blur_radius_px is not None and not working_blur_radius_px > 0:
         raise UsageError(f"working blur must be a positive radius in pixels, got {working_blur_radius_px}")
@@ -307,6 +318,9 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
         raise UsageError(f"-o {output}: the output must be an .onnx file")
     start = time.perf_counter()
     system, state = load_trained_system(run, checkpoint, average_with)
+    if part is not None:
+        system = system.part(part)
+        system.eval()
     contract = system.export_contract()
     metadata = {"system": system.name, "task": system.task, "stride": system.stride, "steps": state.get("step"),
                 **contract.extra}
@@ -325,7 +339,7 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
         extra={**contract.extra, "system": system.name,
                **({"working_blur_radius_px": float(working_blur_radius_px)} if working_blur_radius_px else {})},
     )
-    card_path.write_text(model_card(system, run, spec, state, parity), encoding="utf-8")
+    card_path.write_text(model_card(system, run, spec, state, parity, part), encoding="utf-8")
     output.with_suffix(".spec.json").write_text(json.dumps(spec_to_dict(spec), indent=2) + "\n", encoding="utf-8")
     if target is not None:
         add_manifest_entry(spec, target)

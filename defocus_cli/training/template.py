@@ -96,6 +96,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from defocus_cli.errors import UsageError
 from defocus_cli.models.registry import TensorSpec
 
 Config = dict[str, Any]
@@ -291,6 +292,11 @@ class TrainingSystem(nn.Module, abc.ABC):
             if key in self.schedulers:
                 self.schedulers[key].load_state_dict(sched_state)
         return result
+
+    def part(self, name: str) -> TrainingSystem:
+        """Another network this run trained, as a system of its own to export
+        (``defocus export RUN --part NAME``); a system with none raises UsageError."""
+        raise UsageError(f"a {self.name} run of this config has no part {name!r} to export")
 
     def resolved_notes(self) -> dict[str, str]:
         """What the run actually used beyond its config (substitute losses, random inits)."""

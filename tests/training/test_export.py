@@ -182,3 +182,27 @@ def test_averaging_refuses_weights_of_another_shape():
         average_network_weights([a, {"w": torch.ones(3, 3), "n": torch.tensor(5)}])
     with pytest.raises(UsageError, match="same system and width"):
         average_network_weights([a, {"v": torch.ones(2, 3), "n": torch.tensor(5)}])
+
+
+def test_export_part_writes_the_jointly_trained_refocus_network(tmp_path):
+    from defocus_cli.training.config import resolve_config
+    from defocus_cli.training.export import export_onnx
+    from defocus_cli.training.systems import get_system
+
+    g2 = get_system("refocus")(resolve_config("refocus", "tiny", {"model": {"use_gan": False}}))
+    g2_path = tmp_path / "g2.onnx"
+    export_onnx(g2, g2_path, sizes=((32, 32),))
+    run = tmp_path / "joint"
+    train("deblur", run, width="tiny", overrides={**FAST, "data": {"val_samples": 2, "crop": [32, 32]},
+                                                  "model": {"refocus_model": str(g2_path), "refocus_trainable": True}})
+    g1 = export_run(run, tmp_path / "g1.onnx")
+    part = export_run(run, tmp_path / "g2-joint.onnx", part="refocus")
+    assert (g1.task, part.task) == ("deblur", "refocus")
+    assert [t.name for t in part.inputs] == ["image", "radiance", "delta"]
+    card = (tmp_path / "g2-joint.md").read_text(encoding="utf-8")
+    assert "`refocus` of the run" in card and "jointly with a deblur G1" in card and "focus channel" not in card
+    weights = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(g2_path)).graph.initializer}
+    trained = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "g2-joint.onnx")).graph.initializer}
+    assert any(not np.array_equal(weights[k], trained[k]) for k in weights.keys() & trained.keys())  # G2 moved
+    with pytest.raises(UsageError, match="no part 'depth'"):
+        export_run(run, tmp_path / "x.onnx", part="depth")

@@ -289,3 +289,33 @@ def test_deblur_trained_through_a_frozen_refocus_model(tmp_path):
             cls(resolve_config("deblur", "tiny", {"model": {"refocus_model": str(g2_path), **extra}}))
     with pytest.raises(UsageError, match="not a file"):
         cls(resolve_config("deblur", "tiny", {"model": {"refocus_model": str(tmp_path / "missing.onnx")}}))
+
+
+def test_deblur_and_refocus_trained_jointly(tmp_path):
+    from defocus_cli.training.export import export_onnx
+
+    g2 = get_system("refocus")(resolve_config("refocus", "tiny", {"model": {"use_gan": False}}))
+    g2_path = tmp_path / "g2.onnx"
+    export_onnx(g2, g2_path, sizes=((32, 32),))
+    cfg = resolve_config("deblur", "tiny", {"data": {"crop": [32, 32]},
+                                             "model": {"refocus_model": str(g2_path), "refocus_trainable": True,
+                                                       "refocus_deltas": [-9, 9]}})
+    cls = get_system("deblur")
+    system = cls(cfg)
+    g1_before = [p.clone() for p in system.generator.parameters()]
+    g2_before = [p.clone() for p in system.refocus_partner.generator.parameters()]
+    system.set_input(_batch(cls, cfg))
+    assert system.optimize_parameters(0)["loss_refocus"] > 0
+    for before, network in ((g1_before, system.generator), (g2_before, system.refocus_partner.generator)):
+        assert any(not torch.equal(b, a) for b, a in zip(before, network.parameters(), strict=True))
+    networks = system.state_dict()["networks"]
+    assert any(key.startswith("refocus_generator.") for key in networks)  # G2 is checkpointed with G1
+    assert {"generator", "refocus"} <= set(system.optimizers) and "refocus" in system.schedulers
+    part = system.part("refocus")
+    assert [t.name for t in part.export_contract().inputs] == ["image", "radiance", "delta"]
+    assert "jointly" in part.notes["trained"] and "--part refocus" in system.notes["refocus_loss"]
+    frozen_g2 = cls(resolve_config("deblur", "tiny", {"model": {"refocus_model": str(g2_path)}}))
+    with pytest.raises(UsageError, match="no part 'refocus'"):
+        frozen_g2.part("refocus")
+    with pytest.raises(UsageError, match="needs model.refocus_model"):
+        cls(resolve_config("deblur", "tiny", {"model": {"refocus_trainable": True}}))

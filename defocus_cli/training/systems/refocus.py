@@ -8,6 +8,9 @@ conditioned on the input and its SML channel (Eq. 5). Loss ``L_cGAN + 100 L_X``.
 of that G2, frozen, fed this G1's radiance, against the slice ``delta`` steps away (deltas
 from ``model.refocus_deltas``), weighted by ``model.refocus_weight``: G1 then learns the
 radiance the ``refocus`` pipeline needs from it, not only the one closest to the truth.
+``model.refocus_trainable: true`` trains that G2 too, on the same loss (its own optimiser, the
+same schedule): the two stages are fine-tuned jointly, each to what the other gives, and
+``defocus export RUN --part refocus`` writes the G2 of the run.
 
 **refocus** (G2, Eq. 2): input the slice G^i and the radiance G^r (``model.stages: 2``) or
 the slice alone (``model.stages: 1``, the single-stage baseline of Table 2); delta in
@@ -54,8 +57,14 @@ from defocus_cli.training.datasets import (
 )
 from defocus_cli.training.nets.johnson import JohnsonGenerator
 from defocus_cli.training.systems import register_system
-from defocus_cli.training.systems.gan import WGANImageSystem, gan_config
-from defocus_cli.training.template import Batch, Config, ExportContract
+from defocus_cli.training.systems.gan import WGANImageSystem, frozen, gan_config
+from defocus_cli.training.template import (
+    Batch,
+    Config,
+    ExportContract,
+    TrainingSystem,
+    linear_decay,
+)
 
 MAX_DELTA = 9
 N_DELTAS = 2 * MAX_DELTA + 1
@@ -129,36 +138,72 @@ class DeblurSystem(WGANImageSystem):
     def default_config(cls, width: str = "cpu") -> Config:
         blocks = 1 if width == "tiny" else 9
         return gan_config(width, {"blocks": blocks, "focus_channel": True, "refocus_model": None,
-                                  "refocus_weight": 1.0, "refocus_deltas": list(ALL_DELTAS)},
+                                  "refocus_weight": 1.0, "refocus_deltas": list(ALL_DELTAS),
+                                  "refocus_trainable": False},
                           data={"crop": _CROPS[width], **_STACK_DATA}, train={"batch_size": _BATCH[width]})
 
     def build(self) -> None:
         m = self.model_config
-        # Held in a tuple so the frozen G2 is not one of this system's networks: checkpoints,
-        # averaging and export see G1 alone.
-        self._partner = (_open_refocus_partner(m.get("refocus_model"), self.config.get("width", "cpu")),)
-        if self.refocus_partner is not None:
+        partner = _open_refocus_partner(m.get("refocus_model"), self.config.get("width", "cpu"))
+        trainable = bool(m.get("refocus_trainable"))
+        if trainable and partner is None:
+            raise UsageError("model.refocus_trainable needs model.refocus_model (the G2 to train with G1)")
+        # Held in a tuple so that a frozen G2 is not one of this system's networks: checkpoints,
+        # averaging and export see G1 alone. A trainable G2's generator is registered below.
+        self._partner = (partner,)
+        if partner is not None:
             _check_deltas(m["refocus_deltas"])
             if float(m["refocus_weight"]) <= 0:
                 raise UsageError(f"model.refocus_weight must be > 0, got {m['refocus_weight']!r}")
+            if not trainable:
+                frozen(partner)
         super().build()
         self.notes["focus_channel"] = "SML" if m["focus_channel"] else "none (ablation)"
-        if self.refocus_partner is not None:
-            self.refocus_partner.to(self.device)
-            self.notes["refocus_loss"] = (f"content loss of the frozen G2 {Path(m['refocus_model']).name} on this "
-                                          f"radiance, weight {float(m['refocus_weight']):g}")
+        if partner is None:
+            return
+        partner.to(self.device)
+        g2 = Path(m["refocus_model"]).name
+        weight = f"weight {float(m['refocus_weight']):g}"
+        if trainable:
+            self.refocus_generator = partner.generator
+            t = self.train_config
+            opt_r = torch.optim.Adam(self.refocus_generator.parameters(), lr=t["lr"], betas=tuple(t["betas"]))
+            self.optimizers["refocus"] = opt_r
+            self.schedulers["refocus"] = linear_decay(opt_r, t["steps"])
+            self.notes["refocus_loss"] = (f"content loss of the G2 {g2} on this radiance, {weight}; "
+                                          "that G2 trained jointly with this G1 (export it with --part refocus)")
+            partner.notes["trained"] = (f"jointly with a deblur G1 from {g2}: content loss on G1's radiance, "
+                                        f"{weight}, deltas {sorted(set(m['refocus_deltas']))}")
+        else:
+            self.notes["refocus_loss"] = f"content loss of the frozen G2 {g2} on this radiance, {weight}"
 
     @property
-    def refocus_partner(self) -> nn.Module | None:
-        """The frozen G2 of ``model.refocus_model``, or None."""
+    def refocus_partner(self) -> RefocusSystem | None:
+        """The G2 of ``model.refocus_model`` (frozen unless ``model.refocus_trainable``), or None."""
         return self._partner[0]
+
+    def optimize_parameters(self, step: int) -> dict[str, float]:
+        opt_r = self.optimizers.get("refocus")
+        if opt_r is None:
+            return super().optimize_parameters(step)
+        # The generator step's backward also fills G2's gradients from the refocus loss.
+        opt_r.zero_grad(set_to_none=True)
+        logs = super().optimize_parameters(step)
+        self.step(opt_r)
+        return logs
+
+    def part(self, name: str) -> TrainingSystem:
+        """``refocus``: the G2 trained jointly with this G1 (``model.refocus_trainable``)."""
+        if name == "refocus" and "refocus" in self.optimizers:
+            return self.refocus_partner
+        return super().part(name)
 
     def extra_generator_loss(self, fake: torch.Tensor, logs: dict[str, float]) -> torch.Tensor | None:
         """The frozen G2's content loss on this radiance (``model.refocus_model``)."""
         if self.refocus_partner is None or self.content is None:
             return None
         b = self.batch
-        refocused = self.refocus_partner(b["image"], fake.clamp(0.0, 1.0), b["delta"])
+        refocused = RefocusGraph(self.refocus_partner.generator)(b["image"], fake.clamp(0.0, 1.0), b["delta"])
         loss = self.content(refocused, b["refocus_target"])
         logs["loss_refocus"] = loss.item()
         return float(self.model_config["refocus_weight"]) * self.model_config["lambda_x"] * loss
@@ -356,19 +401,19 @@ def _refocus_pairs(config: Config, split: str, deltas: Any, radiance_key: str) -
     return _stack_dataset(config, split, pick, item)
 
 
-def _open_refocus_partner(path: Any, width: str) -> nn.Module | None:
-    """The two-stage G2 exported at ``path`` as a frozen torch module, or None."""
+def _open_refocus_partner(path: Any, width: str) -> RefocusSystem | None:
+    """A G2 system (content loss only) with the weights of the two-stage refocus model
+    exported at ``path``, or None."""
     if path is None:
         return None
     from defocus_cli.training.config import resolve_config
-    from defocus_cli.training.systems.gan import frozen
     from defocus_cli.training.warm_start import warm_start
 
     if not Path(str(path)).is_file():
         raise UsageError(f"model.refocus_model: {path} is not a file (an exported two-stage refocus .onnx)")
     partner = RefocusSystem(resolve_config("refocus", width, {"model": {"use_gan": False}}))
     warm_start(partner, Path(str(path)))
-    return frozen(partner.inference_module())
+    return partner
 
 
 def _training_blur(config: Config) -> list[float]:
