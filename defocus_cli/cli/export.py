@@ -24,6 +24,9 @@ from defocus_cli.cli.train import require_torch
 @click.option("--part", metavar="NAME",
               help="Export another network the run trained: 'refocus' for the G2 of a deblur run trained "
                    "jointly with it (model.refocus_trainable).")
+@click.option("--deblur-model", metavar="NAME",
+              help="Two-stage refocus: the deblur model (registry name) that `refocus` runs as stage 1 "
+                   "for this G2 unless told otherwise, e.g. the G1 it was trained jointly with.")
 @click.option("--description", default="", help="One line for `defocus models list`.")
 @click.option("--default", "make_default", is_flag=True, help="Mark it the default model of its task.")
 @click.option("--working-resolution", type=click.IntRange(min=16), metavar="PX",
@@ -32,8 +35,8 @@ from defocus_cli.cli.train import require_torch
               help="deblur/refocus: the photo blur (px, 95th percentile of the classical map) that --mode scaled "
                    "brings a photo to for this network (default 5).")
 def export(run: Path, output: Path, name: str | None, manifest: str | None, checkpoint: Path | None,
-           average_with: tuple[Path, ...], part: str | None, description: str, make_default: bool,
-           working_resolution: int | None, working_blur: float | None) -> None:
+           average_with: tuple[Path, ...], part: str | None, deblur_model: str | None, description: str,
+           make_default: bool, working_resolution: int | None, working_blur: float | None) -> None:
     """Export RUN's network to a single-file ONNX model with dynamic height and width, after
     checking torch against onnxruntime at two sizes."""
     require_torch()
@@ -41,7 +44,8 @@ def export(run: Path, output: Path, name: str | None, manifest: str | None, chec
 
     spec = export_run(run, output, name=name, manifest=manifest, checkpoint=checkpoint, description=description,
                       default=make_default, working_resolution=working_resolution,
-                      working_blur_radius_px=working_blur, average_with=average_with, part=part)
+                      working_blur_radius_px=working_blur, average_with=average_with, part=part,
+                      deblur_model=deblur_model)
     where = f", added to {manifest}" if manifest else ""
     click.echo(f"{spec.name}: {output} (sha256 {spec.sha256[:12]}, max |torch - onnxruntime| "
                f"{spec.extra['parity_max_abs_diff']:.1e}){where}", err=True)

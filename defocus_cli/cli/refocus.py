@@ -15,6 +15,7 @@ from defocus_cli.cli.refocus_options import (
     mode_options,
     model_info,
     open_network,
+    paired_deblur_model,
     scale_info,
 )
 from defocus_cli.errors import UsageError
@@ -46,7 +47,8 @@ def _delta_callback(ctx: click.Context, param: click.Parameter, value: str | Non
 @mode_options
 @model_options("refocus")
 @click.option("--deblur-model", metavar="NAME|PATH|hf://...", default=None,
-              help="Checkpoint for the stage-1 deblur network. Default: the bundled one.")
+              help="Checkpoint for the stage-1 deblur network. Default: the one the refocus model was "
+                   "trained with, when it names one, else the default deblur model.")
 def refocus(job: JobOptions, delta: int, keep_radiance: str | None, mode: str, scale: float | None, passes: int | None,
             model: str | None, device: str, threads: int | None, offline: bool, deblur_model: str | None) -> None:
     """Refocus photos: the focus moves --delta slices nearer (-) or farther (+).
@@ -75,7 +77,12 @@ def refocus(job: JobOptions, delta: int, keep_radiance: str | None, mode: str, s
         info: dict[str, Any] = model_info(g2)
         g1 = None
         if RADIANCE_INPUT in g2.session.input_names:
-            g1 = open_network("deblur", deblur_model, device, threads, offline, inputs=(IMAGE_INPUT,),
+            stage1 = deblur_model
+            if stage1 is None:
+                stage1, warning = paired_deblur_model(g2)
+                if warning and not job.quiet:
+                    click.echo(f"defocus: warning: {warning}", err=True)
+            g1 = open_network("deblur", stage1, device, threads, offline, inputs=(IMAGE_INPUT,),
                               optional=(SML_INPUT,), option="--deblur-model")
             info.update(model_info(g1, "deblur_"))
         elif extra is not None or deblur_model is not None:

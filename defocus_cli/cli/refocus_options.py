@@ -62,6 +62,19 @@ def open_network(task: str, name: str | None, device: str, threads: int | None, 
     return net
 
 
+def paired_deblur_model(g2: LoadedModel) -> tuple[str | None, str | None]:
+    """The deblur model a two-stage G2 names as its stage 1 (``extra.deblur_model``, written by
+    ``defocus export --deblur-model``: the G1 it was trained with), and a warning when that
+    model is not installed; ``(None, ...)`` means the installed default deblur model."""
+    name = g2.spec.extra.get("deblur_model")
+    if not name:
+        return None, None
+    if name in get_registry():
+        return str(name), None
+    return None, (f"{g2.spec.name} was trained with the deblur model {name}, which is not installed; "
+                  "using the default deblur model")
+
+
 def model_info(net: LoadedModel, prefix: str = "") -> dict[str, str]:
     """JSON fields naming a network: model, model_sha256, provider (the one really used)."""
     return {f"{prefix}model": net.spec.name, f"{prefix}model_sha256": net.sha256, f"{prefix}provider": net.provider}

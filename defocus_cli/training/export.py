@@ -298,7 +298,8 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
                checkpoint: str | Path | None = None, description: str = "", default: bool = False,
                licence: str = "MIT", sizes: tuple[tuple[int, int], ...] = CHECK_SIZES,
                working_resolution: int | None = None, working_blur_radius_px: float | None = None,
-               average_with: Sequence[str | Path] = (), part: str | None = None) -> ModelSpec:
+               average_with: Sequence[str | Path] = (), part: str | None = None,
+               deblur_model: str | None = None) -> ModelSpec:
     """Export a run; returns its ModelSpec (also written as ``<output>.spec.json``).
 
     ``manifest``: a manifest file to add the spec to, ``"bundled"`` for the shipped
@@ -308,6 +309,8 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
     brings a photo to for this network (recorded in ``extra``). ``average_with``: checkpoints
     of other runs whose network weights are averaged with the run's (a model soup). ``part``:
     export that other network of the run instead (:meth:`TrainingSystem.part`).
+    ``deblur_model``: for a two-stage refocus G2, the registry name of the deblur model that
+    ``refocus`` feeds it from by default (one trained with it), recorded in ``extra``.
     """
     if working_blur_radius_px is not None and not working_blur_radius_px > 0:
         raise UsageError(f"working blur must be a positive radius in pixels, got {working_blur_radius_px}")
@@ -322,6 +325,11 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
         system = system.part(part)
         system.eval()
     contract = system.export_contract()
+    if deblur_model is not None:
+        if contract.extra.get("radiance_from") != "deblur":
+            raise UsageError("--deblur-model pairs a two-stage refocus model (G2) with its stage 1; "
+                             f"this run exports a {system.task} model")
+        contract.extra["deblur_model"] = deblur_model
     metadata = {"system": system.name, "task": system.task, "stride": system.stride, "steps": state.get("step"),
                 **contract.extra}
     parity = export_onnx(system, output, sizes, metadata=metadata)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,10 +14,10 @@ from defocus_cli.ops.color import smooth_chroma_change
 from defocus_cli.pipelines.refocus import CHROMA_SIGMA_PX
 from tests.cli.jobs_testcmd import run_cli
 from tests.conftest import write_photo
-from tests.models.tiny_refocus import install_refocus
+from tests.models.tiny_refocus import PAIRED_DEBLUR, install_refocus
 
 
-def _weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **which: bool) -> Path:
+def _weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **which: Any) -> Path:
     folder = install_refocus(tmp_path / "weights", **which)
     monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(folder))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -69,6 +70,30 @@ def test_two_stages_and_the_report(tmp_path: Path, weights: Path) -> None:
     photo = load_image(tmp_path / "p.png").rgb
     expected = np.clip(smooth_chroma_change(photo, radiance, CHROMA_SIGMA_PX), 0, 1)
     np.testing.assert_allclose(refocused, expected, atol=2 / 255)
+
+
+def test_stage_one_is_the_deblur_model_the_refocus_model_was_trained_with(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _weights(tmp_path, monkeypatch, paired=PAIRED_DEBLUR)
+    _photo(tmp_path)
+    args = ["refocus", str(tmp_path / "p.png"), "-d", "9", "--json", "--mode", "tiles", "--overwrite"]
+    code, out, err = run_cli(args)
+    assert code == 0 and err == "", err
+    assert json.loads(out)["deblur_model"] == PAIRED_DEBLUR
+    paired = load_image(tmp_path / "p_refocus.png").rgb
+    code, out, _ = run_cli([*args, "--deblur-model", "deblur-test"])  # the option still decides
+    assert code == 0 and json.loads(out)["deblur_model"] == "deblur-test"
+    assert not np.array_equal(paired, load_image(tmp_path / "p_refocus.png").rgb)
+
+
+def test_a_paired_deblur_model_that_is_not_installed_falls_back_with_a_warning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _weights(tmp_path, monkeypatch, paired="deblur-elsewhere")
+    _photo(tmp_path)
+    code, out, err = run_cli(["refocus", str(tmp_path / "p.png"), "-d", "5", "--json", "--mode", "tiles"])
+    assert code == 0 and json.loads(out)["deblur_model"] == "deblur-test"
+    assert err.strip() == ("defocus: warning: refocus-test was trained with the deblur model "
+                                    "deblur-elsewhere, which is not installed; using the default deblur model")
 
 
 def test_kept_radiance_is_the_deblur_commands_result(tmp_path: Path, weights: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,27 +108,40 @@ def deblur_spec(sha256: str = "0" * 64) -> ModelSpec:
                      stride=4, licence="MIT", extra={"focus_channel": "defocus_cli.ops.focus.sml", "system": "deblur"})
 
 
-def refocus_spec(sha256: str = "0" * 64, single_stage: bool = False) -> ModelSpec:
-    """A bundled refocus spec (two-stage unless ``single_stage``) as ``defocus export`` writes it."""
+def refocus_spec(sha256: str = "0" * 64, single_stage: bool = False, deblur_model: str | None = None) -> ModelSpec:
+    """A bundled refocus spec (two-stage unless ``single_stage``) as ``defocus export`` writes it;
+    ``deblur_model`` names the stage 1 it was trained with (``export --deblur-model``)."""
     image, delta = TensorSpec("image"), TensorSpec("delta", "NC", 1)
     inputs = (image, delta) if single_stage else (image, TensorSpec("radiance"), delta)
     return ModelSpec(name="refocus-test", task="refocus", file="refocus-test.onnx", sha256=sha256,
                      inputs=inputs, outputs=(TensorSpec("output"),), stride=4, licence="MIT",
                      extra={"stages": 1 if single_stage else 2, "deltas": DELTAS, "system": "refocus",
-                            "radiance_from": None if single_stage else "deblur", "focal_stack_slices": 10})
+                            "radiance_from": None if single_stage else "deblur", "focal_stack_slices": 10,
+                            **({"deblur_model": deblur_model} if deblur_model else {})})
 
 
-def install_refocus(folder: Path, *, deblur: bool = True, refocus: bool = True, single_stage: bool = False) -> Path:
-    """Write the stand-ins and a manifest naming them into ``folder`` (a weights folder)."""
+#: The second deblur stand-in :func:`install_refocus` can add: two box layers instead of one.
+PAIRED_DEBLUR = "deblur-paired"
+
+
+def install_refocus(folder: Path, *, deblur: bool = True, refocus: bool = True, single_stage: bool = False,
+                    paired: str | None = None) -> Path:
+    """Write the stand-ins and a manifest naming them into ``folder`` (a weights folder).
+    ``paired``: the refocus stand-in names this deblur model as its stage 1; when it is
+    :data:`PAIRED_DEBLUR`, that model is installed too (after the default one)."""
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
     if deblur:
         data = deblur_standin(folder / "deblur-test.onnx")
         entries.append(spec_to_dict(deblur_spec(hashlib.sha256(data).hexdigest())))
+    if paired == PAIRED_DEBLUR:
+        data = deblur_standin(folder / f"{PAIRED_DEBLUR}.onnx", blur_layers=2)
+        spec = replace(deblur_spec(hashlib.sha256(data).hexdigest()), name=PAIRED_DEBLUR, file=f"{PAIRED_DEBLUR}.onnx")
+        entries.append(spec_to_dict(spec))
     if refocus:
         make = single_stage_standin if single_stage else refocus_standin
         data = make(folder / "refocus-test.onnx")
-        entries.append(spec_to_dict(refocus_spec(hashlib.sha256(data).hexdigest(), single_stage)))
+        entries.append(spec_to_dict(refocus_spec(hashlib.sha256(data).hexdigest(), single_stage, paired)))
     (folder / "manifest.json").write_text(json.dumps(entries, indent=2))
     return folder
 

@@ -196,8 +196,11 @@ def test_export_part_writes_the_jointly_trained_refocus_network(tmp_path):
     train("deblur", run, width="tiny", overrides={**FAST, "data": {"val_samples": 2, "crop": [32, 32]},
                                                   "model": {"refocus_model": str(g2_path), "refocus_trainable": True}})
     g1 = export_run(run, tmp_path / "g1.onnx")
-    part = export_run(run, tmp_path / "g2-joint.onnx", part="refocus")
+    part = export_run(run, tmp_path / "g2-joint.onnx", part="refocus", deblur_model="g1-joint")
     assert (g1.task, part.task) == ("deblur", "refocus")
+    assert part.extra["deblur_model"] == "g1-joint" and "deblur_model" not in g1.extra
+    with pytest.raises(UsageError, match="pairs a two-stage refocus model"):
+        export_run(run, tmp_path / "g1-again.onnx", deblur_model="g1-joint")
     assert [t.name for t in part.inputs] == ["image", "radiance", "delta"]
     card = (tmp_path / "g2-joint.md").read_text(encoding="utf-8")
     assert "`refocus` of the run" in card and "jointly with a deblur G1" in card and "focus channel" not in card
