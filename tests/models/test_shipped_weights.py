@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from defocus_cli.cli.model_options import open_model
+from defocus_cli.cli.model_options import LoadedModel, open_model
 from defocus_cli.data.tasks import (
     deeplens_sample,
     defocus_map_sample,
@@ -122,8 +122,16 @@ def test_deblur_sharpens_a_blurred_edge() -> None:
     assert _edge_width_px(out) <= _edge_width_px(blurred) - 2
 
 
+def _refocus_pair() -> tuple[LoadedModel, LoadedModel]:
+    """The shipped G2 and the G1 ``refocus`` feeds it from: the one it names, installed."""
+    g2 = open_model("refocus", device="cpu")
+    stage1 = g2.spec.extra.get("deblur_model")
+    assert stage1 is None or stage1 in {spec.name for spec in MANIFEST}
+    return open_model("deblur", stage1, device="cpu"), g2
+
+
 def test_refocus_moves_the_focus_across_the_stack() -> None:
-    g1, g2 = open_model("deblur", device="cpu"), open_model("refocus", device="cpu")
+    g1, g2 = _refocus_pair()
     gains = []
     for seed in range(4):
         stack = focal_stack_sample(np.random.default_rng(60_000 + seed), (128, 128), slice_indices=(0, 9))
@@ -136,7 +144,8 @@ def test_refocus_moves_the_focus_across_the_stack() -> None:
 def test_refocus_delta_zero_is_the_photo() -> None:
     stack = focal_stack_sample(np.random.default_rng(60_100), (64, 96), slice_indices=(3,))
     image = stack["slices"][0]
-    result = refocus(image, 0, open_model("refocus", device="cpu"), open_model("deblur", device="cpu"))
+    g1, g2 = _refocus_pair()
+    result = refocus(image, 0, g2, g1)
     np.testing.assert_array_equal(result.pixels, image)
 
 
