@@ -246,7 +246,8 @@ _RUN_NOTES = {"data", "val_data", "hardware", "torch", "world_size"}
 def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[str, Any], parity: float,
                part: str | None = None) -> str:
     """A markdown model card: data, config, steps, wall time, hardware, losses used, metrics.
-    For a ``part`` of the run, the run's notes on its main network give way to the part's own."""
+    For a ``part`` of the run, the run's notes on its main network give way to the part's own,
+    and the config shown is the run's, the one that trained it."""
     import yaml
 
     notes_path = run / NOTES_NAME
@@ -290,7 +291,9 @@ def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[s
         lines.append(f"- at step {last_val.get('step')}")
     else:
         lines.append("- no validation was run")
-    lines += ["", "## Resolved config", "", "```yaml", yaml.safe_dump(system.config, sort_keys=False).rstrip(), "```", ""]
+    config = load_run_config(run) if part is not None else system.config
+    title = "Resolved config" + (f" (the run's; this network is its `{part}` part)" if part is not None else "")
+    lines += ["", f"## {title}", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
     return "\n".join(lines)
 
 

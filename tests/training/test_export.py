@@ -204,6 +204,7 @@ def test_export_part_writes_the_jointly_trained_refocus_network(tmp_path):
     assert [t.name for t in part.inputs] == ["image", "radiance", "delta"]
     card = (tmp_path / "g2-joint.md").read_text(encoding="utf-8")
     assert "`refocus` of the run" in card and "jointly with a deblur G1" in card and "focus channel" not in card
+    assert "## Resolved config (the run's; this network is its `refocus` part)" in card and "system: deblur" in card
     weights = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(g2_path)).graph.initializer}
     trained = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "g2-joint.onnx")).graph.initializer}
     assert any(not np.array_equal(weights[k], trained[k]) for k in weights.keys() & trained.keys())  # G2 moved
