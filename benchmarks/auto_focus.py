@@ -2,6 +2,7 @@
 depth scenes.
 
     python benchmarks/auto_focus.py [--scenes 300] [--size 256] [--closeups 0.3] [--share 0.3 0.15]
+                                    [--featureless-weight 1 0.2]
                                     [--depth-model NAME|PATH] [--no-predicted]
 
 Each scene is one :func:`~defocus_cli.data.tasks.depth_scene_sample` (``--closeups`` of the
@@ -10,9 +11,11 @@ the subject. The focus is chosen from the true depth and from the depth model's 
 and scored by how much of the subject a 4 % blur radius (K = 0.04 x the long side) would
 keep within 1 px of sharp, in the depth the render would use. A scene is a hit when at least
 half of its subject stays sharp. Rows: :func:`~defocus_cli.pipelines.shallow_dof.auto_focus_depth`
-steered by the photo's colour saliency at each ``--subject-sigma``
+steered by the photo's subject weights (colour saliency, halved where the photo has no
+detail: :func:`~defocus_cli.ops.saliency.subject_weights`) at each ``--subject-sigma``
 (``AUTO_FOCUS_SUBJECT_SIGMA_FRACTION``; the first is the shipped value when omitted), as
-``shallow-dof`` runs it; the same without a subject map at each ``--share`` (its
+``shallow-dof`` runs it; the same with a featureless area keeping each
+``--featureless-weight`` of its saliency (1 = the colour saliency alone, the previous rule); the same without a subject map at each ``--share`` (its
 ``AUTO_FOCUS_PEAK_SHARE``); when the depth model has a subject output, steered by the
 predicted subject map instead (true-depth column: the true depth with the predicted
 subject); and the depth at the centre pixel as the baseline. Prints a Markdown table.
@@ -26,7 +29,8 @@ from collections.abc import Callable
 import numpy as np
 
 from defocus_cli.data.tasks import depth_scene_sample
-from defocus_cli.ops.saliency import colour_saliency
+from defocus_cli.ops import saliency as saliency_module
+from defocus_cli.ops.saliency import colour_saliency, detail_map
 from defocus_cli.pipelines import shallow_dof
 from defocus_cli.pipelines.depth import SUBJECT_OUTPUT, predict_depth_and_subject
 
@@ -34,25 +38,35 @@ BLUR_FRACTION = 0.04
 HIT_SHARE = 0.5
 
 
-#: A focus rule: (depth, the depth model's subject map or None, the photo's saliency) -> focus.
-FocusRule = Callable[[np.ndarray, np.ndarray | None, np.ndarray], float]
+#: What a focus rule sees of the photo: its colour saliency and its detail map.
+PhotoMaps = tuple[np.ndarray, np.ndarray]
+#: A focus rule: (depth, the depth model's subject map or None, the photo's maps) -> focus.
+FocusRule = Callable[[np.ndarray, np.ndarray | None, PhotoMaps], float]
 
 
-def auto_focus_with(setting: str, value: float, steer: str) -> FocusRule:
+def weights_with(maps: PhotoMaps, featureless_weight: float) -> np.ndarray:
+    """:func:`~defocus_cli.ops.saliency.subject_weights` with another featureless weight."""
+    saliency, detail = maps
+    return saliency * (featureless_weight + (1.0 - featureless_weight) * detail)
+
+
+def auto_focus_with(setting: str, value: float, steer: str,
+                    featureless_weight: float = saliency_module.FEATURELESS_WEIGHT) -> FocusRule:
     """``auto_focus_depth`` with one of its module constants set to ``value``, steered by the
-    photo's ``"saliency"``, the ``"predicted"`` subject map, or ``"nothing"``."""
-    def focus(depth: np.ndarray, subject_map: np.ndarray | None, saliency: np.ndarray) -> float:
+    photo's subject ``"weights"``, the ``"predicted"`` subject map, or ``"nothing"``."""
+    def focus(depth: np.ndarray, subject_map: np.ndarray | None, maps: PhotoMaps) -> float:
         shipped = getattr(shallow_dof, setting)
         setattr(shallow_dof, setting, value)
         try:
-            steering = {"saliency": saliency, "predicted": subject_map, "nothing": None}[steer]
+            steering = {"weights": lambda: weights_with(maps, featureless_weight), "predicted": lambda: subject_map,
+                        "nothing": lambda: None}[steer]()
             return shallow_dof.auto_focus_depth(depth, steering)
         finally:
             setattr(shallow_dof, setting, shipped)
     return focus
 
 
-def centre_depth(depth: np.ndarray, subject_map: np.ndarray | None = None, saliency: np.ndarray | None = None) -> float:
+def centre_depth(depth: np.ndarray, subject_map: np.ndarray | None = None, maps: PhotoMaps | None = None) -> float:
     return float(depth[depth.shape[0] // 2, depth.shape[1] // 2])
 
 
@@ -71,16 +85,23 @@ def main() -> None:
                         help="AUTO_FOCUS_PEAK_SHARE values to compare (default: the shipped one)")
     parser.add_argument("--subject-sigma", type=float, nargs="*", default=None,
                         help="AUTO_FOCUS_SUBJECT_SIGMA_FRACTION values to compare (default: the shipped one)")
+    parser.add_argument("--featureless-weight", type=float, nargs="*", default=None,
+                        help="FEATURELESS_WEIGHT values to compare beside the shipped one (1 = saliency alone)")
     parser.add_argument("--depth-model", default=None, help="depth model (default: the installed one)")
     parser.add_argument("--no-predicted", action="store_true", help="score on the true depth only")
     args = parser.parse_args()
 
     sigmas = args.subject_sigma or [shallow_dof.AUTO_FOCUS_SUBJECT_SIGMA_FRACTION]
     rules: dict[str, FocusRule] = {
-        f"auto focus steered by the photo's saliency, sigma {sigma:g}":
-            auto_focus_with("AUTO_FOCUS_SUBJECT_SIGMA_FRACTION", sigma, steer="saliency")
+        f"auto focus steered by the photo's subject weights, sigma {sigma:g}":
+            auto_focus_with("AUTO_FOCUS_SUBJECT_SIGMA_FRACTION", sigma, steer="weights")
         for sigma in sigmas
     }
+    rules.update({
+        f"the same, sigma {sigmas[0]:g}, featureless areas keeping {weight:g} of their saliency":
+            auto_focus_with("AUTO_FOCUS_SUBJECT_SIGMA_FRACTION", sigmas[0], steer="weights", featureless_weight=weight)
+        for weight in (args.featureless_weight or [])
+    })
     rules.update({
         f"auto focus without a subject map, peak share {share:g}":
             auto_focus_with("AUTO_FOCUS_PEAK_SHARE", share, steer="nothing")
@@ -105,7 +126,7 @@ def main() -> None:
         if not subject.any():
             continue
         image = np.clip(sample["image"], 0.0, 1.0)
-        saliency = colour_saliency(image)
+        maps = (colour_saliency(image), detail_map(image))
         depths = {"true depth": sample["depth"]}
         subject_map = None
         if model is not None:
@@ -113,7 +134,7 @@ def main() -> None:
             depths["predicted depth"], subject_map = prediction.depth, prediction.subject
         for rule, focus_of in rules.items():
             for kind, depth in depths.items():
-                share = sharp_share(depth, subject, focus_of(depth, subject_map, saliency), blur_radius_px)
+                share = sharp_share(depth, subject, focus_of(depth, subject_map, maps), blur_radius_px)
                 scores.setdefault((rule, kind), []).append(share)
     kinds = ["true depth"] + ([] if model is None else ["predicted depth"])
     print(f"{len(scores[next(iter(scores))])} scenes at {args.size} px, K = {blur_radius_px:g} px; "

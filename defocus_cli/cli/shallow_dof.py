@@ -118,7 +118,7 @@ def shallow_dof(job: JobOptions, depth_spec: str | None, depth_kind: str, focus_
                 raise UsageError(f"--{name} shapes the classical lens; --lens learned renders its own")
     elif lens_model is not None:
         raise UsageError("--lens-model is for --lens learned")
-    from defocus_cli.ops.saliency import colour_saliency
+    from defocus_cli.ops.saliency import subject_weights
     from defocus_cli.pipelines.depth import predict_depth
     from defocus_cli.pipelines.learned_lens import learned_shallow_dof
     from defocus_cli.pipelines.shallow_dof import (
@@ -146,9 +146,10 @@ def shallow_dof(job: JobOptions, depth_spec: str | None, depth_kind: str, focus_
             elif focus_depth is not None:
                 focus, how = float(focus_depth), "depth"
             else:
-                # The photo's colour saliency steers it: on held-out scenes it finds the subject
-                # more often than the depth network's subject map (docs/MODELS.md).
-                focus, how = auto_focus_depth(depth, colour_saliency(image.rgb)), "auto"
+                # The photo's colour saliency, less on featureless areas, steers it: on held-out
+                # scenes it finds the subject more often than the depth network's subject map
+                # (docs/MODELS.md), and a graded sky does not outvote a small subject.
+                focus, how = auto_focus_depth(depth, subject_weights(image.rgb)), "auto"
             k = aperture_blur_radius(aperture, image.rgb.shape) if aperture is not None \
                 else parse_blur_radius(blur_radius, image.rgb.shape)
             info: dict[str, Any] = {"focus_depth": round(focus, 6), "blur_radius_px": round(k, 3)}
