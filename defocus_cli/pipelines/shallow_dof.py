@@ -30,10 +30,12 @@ FOCUS_WINDOW_FRACTION = 0.02
 #: benchmarks/auto_focus.py, docs/MODELS.md).
 AUTO_FOCUS_SIGMA_FRACTION = 0.15
 AUTO_FOCUS_PEAK_SHARE = 0.15
-#: With a subject map (the photo's colour saliency, as ``shallow-dof`` runs it, or the depth
-#: network's segmentation head): the least share of the frame it must mark (value > 0.5) to
-#: be used, and the wider centre weighting it gets.
+#: With a subject map (the photo's subject weights, as ``shallow-dof`` runs it, or the depth
+#: network's segmentation head): the least share of the frame it must mark to be used, and
+#: the wider centre weighting it gets. A pixel is marked above half the map's peak, or half of
+#: AUTO_FOCUS_MIN_SUBJECT_PEAK when the peak is lower (a map that never rises marks nothing).
 AUTO_FOCUS_MIN_SUBJECT_SHARE = 0.01
+AUTO_FOCUS_MIN_SUBJECT_PEAK = 0.5
 AUTO_FOCUS_SUBJECT_SIGMA_FRACTION = 0.3
 #: Depth samples per side at most for the automatic focus (a statistic, not a filter).
 AUTO_FOCUS_SAMPLES = 256
@@ -127,9 +129,9 @@ def auto_focus_depth(depth_inv_norm: np.ndarray, subject: np.ndarray | None = No
     median of the central depths within two bins of that peak.
 
     ``subject`` (HxW in [0, 1], any resolution: resized to the depth's) says how likely each
-    pixel is to belong to the subject: the photo's colour saliency
-    (:func:`~defocus_cli.ops.saliency.colour_saliency`, what ``shallow-dof`` passes), or a
-    depth network's segmentation head. Where it marks at least
+    pixel is to belong to the subject: the photo's subject weights
+    (:func:`~defocus_cli.ops.saliency.subject_weights`, what ``shallow-dof`` passes), or a
+    depth network's segmentation head. Where it marks (above half its peak) at least
     :data:`AUTO_FOCUS_MIN_SUBJECT_SHARE` of the frame, it multiplies the weights, and the
     centre weighting widens to :data:`AUTO_FOCUS_SUBJECT_SIGMA_FRACTION` (a subject need not
     be central); otherwise it is ignored.
@@ -150,14 +152,16 @@ def auto_focus_depth(depth_inv_norm: np.ndarray, subject: np.ndarray | None = No
         check_map(subject, "subject")
         mask = cv2.resize(np.asarray(subject, np.float32), (values.shape[1], values.shape[0]), interpolation=cv2.INTER_AREA)
         mask = np.clip(np.nan_to_num(mask, nan=0.0), 0.0, 1.0)
-        if np.mean(mask > 0.5) < AUTO_FOCUS_MIN_SUBJECT_SHARE:
+        # Relative to the peak: subject weights that halve featureless areas may stay below 1.
+        marked = mask > 0.5 * max(float(mask.max()), AUTO_FOCUS_MIN_SUBJECT_PEAK)
+        if np.mean(marked) < AUTO_FOCUS_MIN_SUBJECT_SHARE:
             mask = None
     sigma = AUTO_FOCUS_SIGMA_FRACTION if mask is None else AUTO_FOCUS_SUBJECT_SIGMA_FRACTION
     weights = _centre_weights(values.shape, sigma)
     if mask is None:
         central = weights > np.exp(-2.0)  # within two sigmas of the centre
     else:
-        weights, central = weights * mask, mask > 0.5
+        weights, central = weights * mask, marked
     hist, edges = np.histogram(values, bins=_BINS, range=(0.0, 1.0), weights=weights)
     # Wider than focus_depth_at's smoothing (Gaussian, 1.5 bins): a ramp sampled on a grid
     # fills the bins unevenly.
