@@ -199,7 +199,7 @@ class DeblurSystem(WGANImageSystem):
         return super().part(name)
 
     def extra_generator_loss(self, fake: torch.Tensor, logs: dict[str, float]) -> torch.Tensor | None:
-        """The frozen G2's content loss on this radiance (``model.refocus_model``)."""
+        """The content loss of the G2 of ``model.refocus_model`` refocusing this radiance."""
         if self.refocus_partner is None or self.content is None:
             return None
         b = self.batch
