@@ -15,7 +15,8 @@ steered by the photo's subject weights (colour saliency, halved where the photo 
 detail: :func:`~defocus_cli.ops.saliency.subject_weights`) at each ``--subject-sigma``
 (``AUTO_FOCUS_SUBJECT_SIGMA_FRACTION``; the first is the shipped value when omitted), as
 ``shallow-dof`` runs it; the same with a featureless area keeping each
-``--featureless-weight`` of its saliency (1 = the colour saliency alone, the previous rule); the same without a subject map at each ``--share`` (its
+``--featureless-weight`` of its saliency (1 = the colour saliency alone, the previous rule);
+the same without a subject map at each ``--share`` (its
 ``AUTO_FOCUS_PEAK_SHARE``); when the depth model has a subject output, steered by the
 predicted subject map instead (true-depth column: the true depth with the predicted
 subject); and the depth at the centre pixel as the baseline. Prints a Markdown table.
@@ -29,8 +30,12 @@ from collections.abc import Callable
 import numpy as np
 
 from defocus_cli.data.tasks import depth_scene_sample
-from defocus_cli.ops import saliency as saliency_module
-from defocus_cli.ops.saliency import colour_saliency, detail_map
+from defocus_cli.ops.saliency import (
+    FEATURELESS_WEIGHT,
+    colour_saliency,
+    detail_map,
+    detail_weighted,
+)
 from defocus_cli.pipelines import shallow_dof
 from defocus_cli.pipelines.depth import SUBJECT_OUTPUT, predict_depth_and_subject
 
@@ -44,21 +49,15 @@ PhotoMaps = tuple[np.ndarray, np.ndarray]
 FocusRule = Callable[[np.ndarray, np.ndarray | None, PhotoMaps], float]
 
 
-def weights_with(maps: PhotoMaps, featureless_weight: float) -> np.ndarray:
-    """:func:`~defocus_cli.ops.saliency.subject_weights` with another featureless weight."""
-    saliency, detail = maps
-    return saliency * (featureless_weight + (1.0 - featureless_weight) * detail)
-
-
 def auto_focus_with(setting: str, value: float, steer: str,
-                    featureless_weight: float = saliency_module.FEATURELESS_WEIGHT) -> FocusRule:
+                    featureless_weight: float = FEATURELESS_WEIGHT) -> FocusRule:
     """``auto_focus_depth`` with one of its module constants set to ``value``, steered by the
     photo's subject ``"weights"``, the ``"predicted"`` subject map, or ``"nothing"``."""
     def focus(depth: np.ndarray, subject_map: np.ndarray | None, maps: PhotoMaps) -> float:
         shipped = getattr(shallow_dof, setting)
         setattr(shallow_dof, setting, value)
         try:
-            steering = {"weights": lambda: weights_with(maps, featureless_weight), "predicted": lambda: subject_map,
+            steering = {"weights": lambda: detail_weighted(*maps, featureless_weight), "predicted": lambda: subject_map,
                         "nothing": lambda: None}[steer]()
             return shallow_dof.auto_focus_depth(depth, steering)
         finally:

@@ -51,21 +51,7 @@ def colour_saliency(image_srgb: np.ndarray, long_side_px: int = SALIENCY_LONG_SI
     use it per pixel. Distances are scaled so the 99th percentile is 1, but never by less than
     one just-noticeable colour difference: a uniform image is all (near) zeros.
     """
-    check_image(image_srgb, "image_srgb", channels=(3,))
-    small = _small_copy(image_srgb, long_side_px)
-    # OpenCV's float conversion takes sRGB in [0, 1] and returns L in [0, 100].
-    lab = cv2.cvtColor(np.clip(small, 0.0, 1.0), cv2.COLOR_RGB2Lab)
-    smoothed = cv2.GaussianBlur(lab, (0, 0), SALIENCY_BLUR_SIGMA_PX)
-    distance = np.linalg.norm(smoothed - lab.reshape(-1, 3).mean(axis=0), axis=2)
-    top = max(float(np.percentile(distance, SALIENCY_NORM_PERCENTILE)), SALIENCY_MIN_CONTRAST_LAB)
-    return np.clip(distance / top, 0.0, 1.0).astype(np.float32)
-
-
-def _small_copy(image_srgb: np.ndarray, long_side_px: int) -> np.ndarray:
-    h, w = image_srgb.shape[:2]
-    scale = min(1.0, long_side_px / max(h, w))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(np.ascontiguousarray(image_srgb, np.float32), size, interpolation=cv2.INTER_AREA)
+    return _saliency_of(_small_lab(image_srgb, long_side_px))
 
 
 def detail_map(image_srgb: np.ndarray, long_side_px: int = SALIENCY_LONG_SIDE_PX) -> np.ndarray:
@@ -79,21 +65,21 @@ def detail_map(image_srgb: np.ndarray, long_side_px: int = SALIENCY_LONG_SIDE_PX
     >>> bool(d[20, 30] > 0.9 > 0.01 > d[20, 5])
     True
     """
-    check_image(image_srgb, "image_srgb", channels=(3,))
-    small = np.clip(_small_copy(image_srgb, long_side_px), 0.0, 1.0)
-    lightness = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)[..., 0]
-    gx = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3) / 8  # Sobel's taps sum to 8 per unit slope
-    gy = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=3) / 8
-    energy = cv2.GaussianBlur(np.sqrt(gx * gx + gy * gy), (0, 0), DETAIL_SIGMA_PX)
-    top = max(float(np.percentile(energy, SALIENCY_NORM_PERCENTILE)), DETAIL_MIN_ENERGY_L)
-    return np.clip(energy / top, 0.0, 1.0).astype(np.float32)
+    return _detail_of(_small_lab(image_srgb, long_side_px))
+
+
+def detail_weighted(saliency: np.ndarray, detail: np.ndarray,
+                    featureless_weight: float = FEATURELESS_WEIGHT) -> np.ndarray:
+    """``saliency`` of which a featureless area (``detail`` 0) keeps ``featureless_weight`` and
+    a detailed one (``detail`` 1) all; both maps of one size."""
+    return saliency * (featureless_weight + (1.0 - featureless_weight) * detail)
 
 
 def subject_weights(image_srgb: np.ndarray, long_side_px: int = SALIENCY_LONG_SIDE_PX) -> np.ndarray:
     """How likely each pixel is to be the subject to focus on, in [0, 1]: the colour saliency,
     of which a featureless area keeps :data:`FEATURELESS_WEIGHT` and a detailed one all
-    (:func:`detail_map`). Returned at the reduced size; what ``shallow-dof``'s automatic focus
-    weights its depth histogram by.
+    (:func:`detail_map`, :func:`detail_weighted`). Returned at the reduced size; what
+    ``shallow-dof``'s automatic focus weights its depth histogram by.
 
     >>> sky = np.zeros((60, 90, 3), np.float32); sky[..., 2] = np.linspace(0.3, 0.9, 60)[:, None]
     >>> sky[20:50, 40:50] = 0.9; sky[20:50:2, 40:50] = 0.6  # a striped white subject
@@ -101,6 +87,32 @@ def subject_weights(image_srgb: np.ndarray, long_side_px: int = SALIENCY_LONG_SI
     >>> bool(w[35, 45] > 2 * w[5, 10])
     True
     """
-    detail = detail_map(image_srgb, long_side_px)
-    return colour_saliency(image_srgb, long_side_px) * (FEATURELESS_WEIGHT + (1.0 - FEATURELESS_WEIGHT) * detail)
+    lab = _small_lab(image_srgb, long_side_px)
+    return detail_weighted(_saliency_of(lab), _detail_of(lab))
 
+
+def _small_lab(image_srgb: np.ndarray, long_side_px: int) -> np.ndarray:
+    """CIELAB of a copy of ``image_srgb`` with its long side at most ``long_side_px``."""
+    check_image(image_srgb, "image_srgb", channels=(3,))
+    h, w = image_srgb.shape[:2]
+    scale = min(1.0, long_side_px / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(np.ascontiguousarray(image_srgb, np.float32), size, interpolation=cv2.INTER_AREA)
+    # OpenCV's float conversion takes sRGB in [0, 1] and returns L in [0, 100].
+    return cv2.cvtColor(np.clip(small, 0.0, 1.0), cv2.COLOR_RGB2Lab)
+
+
+def _saliency_of(lab: np.ndarray) -> np.ndarray:
+    smoothed = cv2.GaussianBlur(lab, (0, 0), SALIENCY_BLUR_SIGMA_PX)
+    distance = np.linalg.norm(smoothed - lab.reshape(-1, 3).mean(axis=0), axis=2)
+    top = max(float(np.percentile(distance, SALIENCY_NORM_PERCENTILE)), SALIENCY_MIN_CONTRAST_LAB)
+    return np.clip(distance / top, 0.0, 1.0).astype(np.float32)
+
+
+def _detail_of(lab: np.ndarray) -> np.ndarray:
+    lightness = np.ascontiguousarray(lab[..., 0])
+    gx = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3) / 8  # Sobel's taps sum to 8 per unit slope
+    gy = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=3) / 8
+    energy = cv2.GaussianBlur(np.sqrt(gx * gx + gy * gy), (0, 0), DETAIL_SIGMA_PX)
+    top = max(float(np.percentile(energy, SALIENCY_NORM_PERCENTILE)), DETAIL_MIN_ENERGY_L)
+    return np.clip(energy / top, 0.0, 1.0).astype(np.float32)

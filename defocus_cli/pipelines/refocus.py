@@ -13,9 +13,10 @@ steps it knows, the photo itself standing for step 0 (:func:`delta_blend`): on h
 focal stacks that scored above asking the network for the step directly at 13 of the 14
 untrained steps (0.05 dB below at +4) and at most 0.1 dB below the photo itself (at +1),
 where the untrained steps made delta 1 and -1 5-6 dB worse than the photo (docs/MODELS.md).
-Modes as in deblur; in ``scaled`` mode the photo's fine detail is kept where G2 leaves the small copy as sharp as it was, and fades where G2 blurs it. G2's
-change of colour (not of luma) is smoothed over :data:`CHROMA_SIGMA_PX`, since colour noise
-and fringes are what the small generator adds that a change of focus does not.
+Modes as in deblur; in ``scaled`` mode the photo's fine detail is kept where G2 leaves the
+small copy as sharp as it was, and fades where G2 blurs it. G2's change of colour (not of
+luma) is smoothed over :data:`CHROMA_SIGMA_PX`, since colour noise and fringes are what the
+small generator adds that a change of focus does not.
 
 Example::
 
