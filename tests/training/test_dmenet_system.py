@@ -10,7 +10,7 @@ from torch.utils.data import default_collate
 from defocus_cli.errors import UsageError
 from defocus_cli.training.config import resolve_config
 from defocus_cli.training.systems import get_system
-from defocus_cli.training.systems.dmenet import DMENetSystem, lr_factor
+from defocus_cli.training.systems.dmenet import DMENetSystem, lr_factor, mixed_sampler
 
 
 def _system(**overrides):
@@ -129,3 +129,25 @@ def test_lr_warmup_ramps_up_linearly_then_follows_the_decay() -> None:
     assert lr_factor(4, 100, warmup=10) == pytest.approx(0.5)
     assert lr_factor(9, 100, warmup=10) == 1.0
     assert lr_factor(2000, 100, warmup=10) == pytest.approx(0.8)
+
+
+def test_lightfield_share_mixes_disc_psf_renders_into_training_only() -> None:
+    draw = mixed_sampler((32, 32), 10.0, 1.0, (48, 64))
+    rng = np.random.default_rng(0)
+    sample = draw(rng)
+    # a light-field scene of a side in [48, 64], labelled in its own px (cropped later)
+    assert set(sample) == {"image", "coc_radius_px"}
+    assert 48 <= sample["image"].shape[0] <= 64 and sample["coc_radius_px"].shape == sample["image"].shape[:2]
+    assert sample["coc_radius_px"].min() >= 0.0 and sample["coc_radius_px"].max() <= 10.0 + 1e-4
+    syndof = mixed_sampler((32, 32), 10.0, 0.0, (48, 64))(np.random.default_rng(0))
+    assert syndof["image"].shape[:2] == (32, 32)
+
+    _, cfg = _system(data={"lightfield_share": 1.0, "lightfield_size": [40, 48]})
+    assert _batch(cfg, "train")["image"].shape == (2, 3, 32, 32)
+    assert _batch(cfg, "val")["image"].shape == (2, 3, 32, 32)
+
+
+@pytest.mark.parametrize(("share", "size"), [(1.5, [128, 256]), (0.5, [16, 64]), (0.5, [96, 64])])
+def test_bad_lightfield_settings_are_usage_errors(share, size) -> None:
+    with pytest.raises(UsageError, match="lightfield"):
+        mixed_sampler((32, 32), 10.0, share, tuple(size))

@@ -218,7 +218,8 @@ class DMENetSystem(TrainingSystem):
         model["convs"], model["s_widths"] = list(model["convs"]), list(model["s_widths"])
         return {
             "model": model,
-            "data": {"crop": list(_CROPS[width]), "real_dir": None, "cuhk_dir": None, "cuhk_white_is_sharp": True},
+            "data": {"crop": list(_CROPS[width]), "real_dir": None, "cuhk_dir": None, "cuhk_white_is_sharp": True,
+                     "lightfield_share": 0.0, "lightfield_size": [128, 256]},
             # §5.1: Adam (default betas), lr 1e-4, batch 4
             "train": {"batch_size": 2 if width == "tiny" else 4, "lr": 1e-4, "betas": [0.9, 0.999]},
         }
@@ -381,12 +382,33 @@ class DMENetSystem(TrainingSystem):
                 return _SyndofFolder(str(root), int(data.get("seed", 0)), split, length, transform)
             # a folder of pre-generated samples (``defocus data synth``)
             return NpzFolderDataset(root, ("image", "coc_radius_px"), seed=int(data.get("seed", 0)), split=split, transform=transform)
-        from defocus_cli.data.tasks import syndof_sample
+        share = float(data.get("lightfield_share") or 0.0) if split == "train" else 0.0
+        draw = mixed_sampler(crop, max_radius, share, tuple(data.get("lightfield_size") or (128, 256)))
+        return SyntheticDataset(draw, seed=int(data.get("seed", 0)), split=split, length=length, transform=transform)
 
-        return SyntheticDataset(
-            lambda rng: syndof_sample(rng, crop, max_coc_radius_px=max_radius),
-            seed=int(data.get("seed", 0)), split=split, length=length, transform=transform,
-        )
+
+def mixed_sampler(crop: tuple[int, int], max_radius_px: float, lightfield_share: float,
+                  lightfield_size: tuple[int, int]) -> Callable[[np.random.Generator], dict[str, np.ndarray]]:
+    """SYNDOF-style samples (Gaussian layers, seed 002 §3), of which ``lightfield_share`` are
+    light-field renders instead: a disc PSF with real occlusion, as a lens gives, on a scene
+    of a random side in ``lightfield_size`` (cropped to ``crop`` later), so B also sees fine
+    texture next to small blur, the regime of a photo at its working scale. Validation stays
+    on the SYNDOF-style split (``lightfield_share`` is 0 there)."""
+    from defocus_cli.data.tasks import defocus_map_sample, syndof_sample
+
+    if not 0.0 <= lightfield_share <= 1.0:
+        raise UsageError(f"data.lightfield_share must be in [0, 1], got {lightfield_share}")
+    lo, hi = (int(v) for v in lightfield_size)
+    if not min(crop) <= lo <= hi:
+        raise UsageError(f"data.lightfield_size must be [lo, hi] with {min(crop)} <= lo <= hi, got {[lo, hi]}")
+
+    def draw(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        if lightfield_share and rng.random() < lightfield_share:
+            sample = defocus_map_sample(rng, int(rng.integers(lo, hi + 1)), max_coc_radius_px=max_radius_px)
+            return {"image": sample["image"], "coc_radius_px": sample["coc_radius_px"]}
+        return syndof_sample(rng, crop, max_coc_radius_px=max_radius_px)
+
+    return draw
 
 
 # ``defocus eval defocus-map`` finds its table through this module (evaluate.TABLE_MODULES).
