@@ -14,7 +14,12 @@ output is brought into the project's convention:
 The network sees the photo and its left-right mirror, and the two maps are averaged
 (:func:`~defocus_cli.ops.views.averaged_over_views`): with deeplens-depth-cpu that lowers
 the held-out synthetic MAE from 0.107 to 0.103 and, on the Middlebury photo, AbsRel from
-0.341 to 0.323 (Spearman 0.670 -> 0.672), for a second pass at the small working size.
+0.341 to 0.323 (Spearman 0.670 -> 0.672), for a second pass at the small working size. A
+spec may also name offsets (``extra['view_shifts_px']``, :data:`VIEW_SHIFTS_KEY`) by which
+both views are shifted as well, each a further pair of passes: deeplens-depth-cpu names half
+its stride (4 px), which its poolings see differently, and the four maps lowered the MAE on
+all four held-out synthetic sets measured (docs/MODELS.md) and raised the Middlebury
+Spearman from 0.680 to 0.687.
 
 The working-resolution map is carried to full resolution by joint guided upsampling with the
 photo as guide (:func:`defocus_cli.ops.guided.guided_upsample`), so depth edges snap to the
@@ -58,6 +63,8 @@ GUIDED_EPS = 1e-3
 NORMALIZED_UNITS = "normalized inverse depth"
 #: Name of a depth graph's optional second output: the subject probability in [0, 1].
 SUBJECT_OUTPUT = "subject"
+#: ``spec.extra`` key: offsets (px of the working image) the views are also shifted by.
+VIEW_SHIFTS_KEY = "view_shifts_px"
 
 
 @dataclass
@@ -121,6 +128,15 @@ def _run_network(image_srgb: np.ndarray, model: Network) -> np.ndarray:
     return tiling.crop(np.stack(maps, axis=-1), size)
 
 
+def view_shifts(spec: ModelSpec) -> tuple[int, ...]:
+    """Offsets (px) the network also sees its views shifted by: 0 and the spec's
+    :data:`VIEW_SHIFTS_KEY`, if any (each a non-negative integer)."""
+    listed = spec.extra.get(VIEW_SHIFTS_KEY) or ()
+    if not isinstance(listed, list | tuple) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in listed):
+        raise ValueError(f"spec extra {VIEW_SHIFTS_KEY!r} must be a list of non-negative integers, got {listed!r}")
+    return tuple(sorted({0, *listed}))
+
+
 def predict_depth(image_srgb: np.ndarray, model: Network, *, working_px: int | None = None) -> np.ndarray:
     """Normalized inverse depth (HxW float32 in [0, 1], 1 = nearest) of an HxWx3 sRGB photo.
 
@@ -142,7 +158,7 @@ def predict_depth_and_subject(image_srgb: np.ndarray, model: Network, *,
     small = image_srgb
     if small_size != (height, width):
         small = cv2.resize(image_srgb, (small_size[1], small_size[0]), interpolation=cv2.INTER_AREA)
-    maps = averaged_over_views(lambda view: _run_network(view, model), small)
+    maps = averaged_over_views(lambda view: _run_network(view, model), small, view_shifts(spec))
     subject = np.clip(maps[..., 1], 0.0, 1.0).astype(np.float32) if maps.shape[-1] > 1 else None
     depth_small = normalize_depth(maps[..., 0], robust=not predicts_normalized(spec))
     if small_size == (height, width):

@@ -38,6 +38,8 @@ from defocus_cli.training.evaluate import (
 
 SPLINE_KNOTS = 5
 DEPTH_STRIDE = 8  # the depth encoder's output stride
+#: Offsets (px) of the views `depth` averages for deeplens-depth-cpu: none and half the stride.
+HALF_STRIDE_SHIFTS = (0, DEPTH_STRIDE // 2)
 
 
 def spline_fit(pred: np.ndarray, target: np.ndarray, knots: int = SPLINE_KNOTS) -> np.ndarray:
@@ -168,9 +170,13 @@ def real_photo_depth_table(model: Predictor) -> Table:
     methods: dict[str, Callable[[], np.ndarray]] = {}
     for side in REAL_PHOTO_LONG_SIDES:
         methods[f"Ours at {side} px: {model.description}"] = lambda side=side: _resized_prediction(model, image, side)
-        # As the depth pipeline runs it.
         methods[f"Ours at {side} px, averaged with its mirror"] = lambda side=side: averaged_over_views(
             lambda view: _resized_prediction(model, view, side), image)
+        # As the depth pipeline runs deeplens-depth-cpu at its working size. The shift is in
+        # px of the working image, so the photo is shifted by that times the shrink factor.
+        methods[f"Ours at {side} px, mirror and half-stride shift (4 views)"] = lambda side=side: averaged_over_views(
+            lambda view: _resized_prediction(model, view, side), image,
+            tuple(round(shift * max(image.shape[:2]) / side) for shift in HALF_STRIDE_SHIFTS))
     methods["Classical: ground-plane prior"] = lambda: ground_plane_prior(image)
     table = Table(
         "Depth on a real photo: Middlebury motorcycle (scikit-image), disparity ground truth",
@@ -189,8 +195,10 @@ def depth_table(model: Predictor, data: EvalData) -> list[Table]:
     """Seed 003 Table 1 layout (MAE after a 5-knot spline fit)."""
     methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         f"Ours: {model.description}": lambda im: predict_depth(model, im),
-        # As the depth pipeline runs it.
         "Ours, averaged with its mirror": lambda im: averaged_over_views(lambda view: predict_depth(model, view), im),
+        # As the depth pipeline runs deeplens-depth-cpu (its spec's view shift).
+        "Ours, averaged over its mirror and a half-stride shift (4 views)": lambda im: averaged_over_views(
+            lambda view: predict_depth(model, view), im, HALF_STRIDE_SHIFTS),
         "Identity: constant map": lambda im: np.full(im.shape[:2], 0.5, np.float32),
         "Classical: ground-plane prior": ground_plane_prior,
     }

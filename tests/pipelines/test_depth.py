@@ -18,6 +18,7 @@ from defocus_cli.pipelines.depth import (
     normalize_depth,
     predict_depth,
     predict_depth_and_subject,
+    view_shifts,
     working_size,
 )
 from tests.models.tiny_deeplens import deeplens_depth_standin, depth_anything_standin, depth_spec
@@ -120,6 +121,23 @@ def test_subject_output_comes_back_at_working_size_mirror_averaged(tmp_path: Pat
     old_spec = replace(depth_spec(), outputs=(TensorSpec("depth", "NCHW", 1),))
     old = _session(tmp_path, old_spec, deeplens_depth_standin(subject=False))
     assert predict_depth_and_subject(image, old).subject is None
+
+
+def test_view_shifts_from_the_spec_add_shifted_passes_and_keep_the_map_aligned(tmp_path: Path):
+    image = _photo(40, 56)
+    plain = replace(depth_spec(), working_resolution=64)
+    shifted = replace(plain, extra={**plain.extra, "view_shifts_px": [4]})
+    assert view_shifts(plain) == (0,) and view_shifts(shifted) == (0, 4)
+    seen = {}
+    for name, spec in (("plain", plain), ("shifted", shifted)):
+        net = RecordingNetwork(spec, lambda x: x.mean(axis=1))  # a map that follows the photo
+        seen[name] = (predict_depth(image, net), len(net.seen))
+    assert seen["plain"][1] == 2 and seen["shifted"][1] == 4  # mirror, and each shifted too
+    # The shifted views are shifted back: the same photo-aligned map (up to the padded border).
+    np.testing.assert_allclose(seen["shifted"][0][4:-4, 4:-4], seen["plain"][0][4:-4, 4:-4], atol=1e-5)
+    for bad in ([-4], [2.5], "4", [True]):
+        with pytest.raises(ValueError, match="view_shifts_px"):
+            view_shifts(replace(plain, extra={**plain.extra, "view_shifts_px": bad}))
 
 
 def test_guided_upsampling_keeps_depth_edges_on_photo_edges(tmp_path: Path):
