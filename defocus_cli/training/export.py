@@ -34,6 +34,7 @@ import torch
 
 from defocus_cli.errors import DefocusError, UsageError
 from defocus_cli.models.registry import ModelSpec, add_manifest_entry, manifest_path, spec_to_dict
+from defocus_cli.training.ensemble import OutputMean, ensemble_module
 from defocus_cli.training.loop import (
     NOTES_NAME,
     build_system,
@@ -75,6 +76,11 @@ def load_trained_system(run: str | Path, checkpoint: str | Path | None = None,
     return system, state
 
 
+def _source_label(path: Path) -> str:
+    """A run folder or model file as the card names it: its last two path parts."""
+    return "/".join(path.parts[-2:])
+
+
 def _networks_of(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"--average-with {path}: no such checkpoint")
@@ -105,7 +111,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _dynamic_shapes(system: TrainingSystem) -> tuple[dict[int, Any], ...]:
+def _dynamic_shapes(system: TrainingSystem, module: torch.nn.Module | None = None) -> tuple[Any, ...]:
+    """Dynamic batch, height and width of each input of the contract; for a module that takes
+    its inputs as ``*inputs`` (an ensemble), one entry holding them all, as torch.export
+    matches ``dynamic_shapes`` to the forward's parameters."""
     contract = system.export_contract()
     s = system.stride
     batch = torch.export.Dim("batch", min=1, max=64)
@@ -121,18 +130,19 @@ def _dynamic_shapes(system: TrainingSystem) -> tuple[dict[int, Any], ...]:
         if "W" in spec.layout:
             dims[spec.layout.index("W")] = width
         shapes.append(dims)
-    return tuple(shapes)
+    return (tuple(shapes),) if isinstance(module, OutputMean) else tuple(shapes)
 
 
 def export_onnx(system: TrainingSystem, output: Path, sizes: tuple[tuple[int, int], ...] = CHECK_SIZES,
-                opset: int = OPSET, metadata: dict[str, Any] | None = None) -> float:
-    """Export ``system``'s inference graph to ``output`` and check it against torch at
-    ``sizes``; returns the max abs difference seen. Raises :class:`DefocusError` (and removes
-    the file) on a mismatch."""
+                opset: int = OPSET, metadata: dict[str, Any] | None = None,
+                module: torch.nn.Module | None = None) -> float:
+    """Export ``system``'s inference graph (or ``module``, with the same inputs and outputs)
+    to ``output`` and check it against torch at ``sizes``; returns the max abs difference
+    seen. Raises :class:`DefocusError` (and removes the file) on a mismatch."""
     import onnx
 
     contract = system.export_contract()
-    module = system.inference_module().eval()
+    module = (module if module is not None else system.inference_module()).eval()
     for h, w in sizes:
         if h % system.stride or w % system.stride:
             raise UsageError(f"check size {h}x{w} is not a multiple of the stride {system.stride}")
@@ -145,7 +155,7 @@ def export_onnx(system: TrainingSystem, output: Path, sizes: tuple[tuple[int, in
             program = torch.onnx.export(
                 module, example, dynamo=True, opset_version=opset, external_data=False,
                 input_names=[t.name for t in contract.inputs], output_names=[t.name for t in contract.outputs],
-                dynamic_shapes=_dynamic_shapes(system), verbose=False,
+                dynamic_shapes=_dynamic_shapes(system, module), verbose=False,
             )
         program.save(str(tmp), external_data=False)
         model = onnx.load(str(tmp))
@@ -280,6 +290,8 @@ def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[s
         f"- steps: {state.get('step')}, wall time: {state.get('elapsed_s', 0.0) / 60:.1f} min",
         *([f"- weights: the element-wise mean of this run's checkpoint and {', '.join(state['averaged_with'])}"]
           if state.get("averaged_with") else []),
+        *([f"- ensemble: the graph runs this run's network and {', '.join(state['ensemble_of'])} on the same "
+           "input and returns the mean of each output"] if state.get("ensemble_of") else []),
         f"- hardware: {notes.get('hardware', 'unknown')}, torch {notes.get('torch', '?')}",
     ]
     for key, value in notes.items():
@@ -302,7 +314,7 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
                licence: str = "MIT", sizes: tuple[tuple[int, int], ...] = CHECK_SIZES,
                working_resolution: int | None = None, working_blur_radius_px: float | None = None,
                average_with: Sequence[str | Path] = (), part: str | None = None,
-               deblur_model: str | None = None) -> ModelSpec:
+               deblur_model: str | None = None, ensemble_with: Sequence[str | Path] = ()) -> ModelSpec:
     """Export a run; returns its ModelSpec (also written as ``<output>.spec.json``).
 
     ``manifest``: a manifest file to add the spec to, ``"bundled"`` for the shipped
@@ -314,11 +326,15 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
     export that other network of the run instead (:meth:`TrainingSystem.part`).
     ``deblur_model``: for a two-stage refocus G2, the registry name of the deblur model that
     ``refocus`` feeds it from by default (one trained with it), recorded in ``extra``.
+    ``ensemble_with``: run folders or exports of the same system and width whose networks run
+    beside the run's, the graph returning the mean of their outputs (:mod:`.ensemble`).
     """
     if working_blur_radius_px is not None and not working_blur_radius_px > 0:
         raise UsageError(f"working blur must be a positive radius in pixels, got {working_blur_radius_px}")
     if working_resolution is not None and working_resolution < 1:
         raise UsageError(f"working resolution must be a positive number of pixels, got {working_resolution}")
+    if ensemble_with and part is not None:
+        raise UsageError("--ensemble-with exports a run's main network; it does not combine with --part")
     run, output = Path(run), Path(output)
     if output.suffix.lower() != ".onnx":
         raise UsageError(f"-o {output}: the output must be an .onnx file")
@@ -333,9 +349,13 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
             raise UsageError("--deblur-model pairs a two-stage refocus model (G2) with its stage 1; "
                              f"this run exports a {system.task} model")
         contract.extra["deblur_model"] = deblur_model
+    module = None
+    if ensemble_with:
+        module = ensemble_module(system.config, system.inference_module(), ensemble_with)
+        state = {**state, "ensemble_of": [_source_label(Path(source)) for source in ensemble_with]}
     metadata = {"system": system.name, "task": system.task, "stride": system.stride, "steps": state.get("step"),
                 **contract.extra}
-    parity = export_onnx(system, output, sizes, metadata=metadata)
+    parity = export_onnx(system, output, sizes, metadata=metadata, module=module)
     target = manifest_path() if manifest == "bundled" else (Path(manifest) if manifest else None)
     file_name = os.path.relpath(output.resolve(), target.parent.resolve()) if target else output.name
     card_path = output.with_suffix(".md")

@@ -28,17 +28,18 @@ from defocus_cli.errors import DefocusError, UsageError
 from defocus_cli.training.template import TrainingSystem
 
 
-def read_export(path: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """The named weights (initializers) of an ONNX file as tensors, and its output names."""
+def read_export(path: Path, option: str = "--init") -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The named weights (initializers) of an ONNX file as tensors, and its output names
+    (errors name the file after ``option``)."""
     import onnx
     from onnx import numpy_helper
 
     if not path.is_file():
-        raise UsageError(f"--init {path}: no such file")
+        raise UsageError(f"{option} {path}: no such file")
     try:
         model = onnx.load(str(path))
     except Exception:  # noqa: BLE001 - any parse failure means the same to the user
-        raise UsageError(f"--init {path}: not an ONNX model (export one with `defocus export`)") from None
+        raise UsageError(f"{option} {path}: not an ONNX model (export one with `defocus export`)") from None
     tensors = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
     return tensors, [o.name for o in model.graph.output]
 
@@ -65,33 +66,34 @@ def unfolded_batchnorms(module: nn.Module, tensors: dict[str, torch.Tensor]) -> 
     return found
 
 
-def warm_start(system: TrainingSystem, path: Path) -> tuple[int, int]:
+def warm_start(system: TrainingSystem, path: Path, option: str = "--init") -> tuple[int, int]:
     """Copy the weights of the exported model at ``path`` into ``system``'s inference
     networks and check that they now reproduce it; returns how many tensors were copied and
     how many of those networks' tensors the file lacks (parts only training uses).
 
-    Raises :class:`UsageError` when the file is not an export of this system and width.
+    Raises :class:`UsageError` when the file is not an export of this system and width; its
+    message names the file after ``option``, the command-line option that gave it.
     """
     from defocus_cli.training.export import CHECK_SIZES, check_parity
 
     path = Path(path)
     module = system.inference_module()
-    tensors, outputs = read_export(path)
+    tensors, outputs = read_export(path, option)
     tensors.update(unfolded_batchnorms(module, tensors))
     state = module.state_dict()
     found = {key: tensors[key] for key in state if key in tensors}
     if not found:
-        raise UsageError(f"--init {path}: none of its weights belong to a {system.name} network; "
+        raise UsageError(f"{option} {path}: none of its weights belong to a {system.name} network; "
                          f"pass a model exported from a {system.name} run")
     contract = system.export_contract()
     # A file exported before an output was added still seeds a run: compare what it has.
     present = tuple(t.name for t in contract.outputs if t.name in outputs)
     if not present:
-        raise UsageError(f"--init {path}: it has none of a {system.name} graph's outputs "
+        raise UsageError(f"{option} {path}: it has none of a {system.name} graph's outputs "
                          f"({', '.join(t.name for t in contract.outputs)})")
     for key, value in found.items():
         if tuple(value.shape) != tuple(state[key].shape):
-            raise UsageError(f"--init {path}: {key} is {tuple(value.shape)} there but {tuple(state[key].shape)} "
+            raise UsageError(f"{option} {path}: {key} is {tuple(value.shape)} there but {tuple(state[key].shape)} "
                              "in this run; use the width and --set model.* values it was trained with")
         state[key] = value.to(state[key].dtype)
     module.load_state_dict(state)
@@ -100,7 +102,7 @@ def warm_start(system: TrainingSystem, path: Path) -> tuple[int, int]:
     try:
         check_parity(module, path, contract, CHECK_SIZES[:1], outputs=present)
     except DefocusError:
-        raise UsageError(f"--init {path}: this run does not reproduce the model with its weights "
+        raise UsageError(f"{option} {path}: this run does not reproduce the model with its weights "
                          f"({len(found)} of {len(state)} tensors matched); it was exported from a "
                          "different configuration, or the exporter folded some weights") from None
     finally:

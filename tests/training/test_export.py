@@ -210,3 +210,43 @@ def test_export_part_writes_the_jointly_trained_refocus_network(tmp_path):
     assert any(not np.array_equal(weights[k], trained[k]) for k in weights.keys() & trained.keys())  # G2 moved
     with pytest.raises(UsageError, match="no part 'depth'"):
         export_run(run, tmp_path / "x.onnx", part="depth")
+
+
+def _magnify_output(path, seed=0):
+    from defocus_cli.training.evaluate import Predictor
+
+    rng = np.random.default_rng(seed)
+    return Predictor.load(path)({"image": rng.random((32, 40, 3), np.float32),
+                                 "focus": rng.random((32, 40, 1), np.float32), "m": np.array([3.0], np.float32)})
+
+
+def test_export_ensemble_returns_the_mean_of_its_members_outputs(exported, tmp_path):
+    _, run, _, _ = exported
+    other = tmp_path / "other"
+    train("magnify", other, width="tiny", overrides={**FAST, "train": {**FAST["train"], "seed": 7}})
+    export_run(run, tmp_path / "a.onnx")
+    export_run(other, tmp_path / "b.onnx")
+    a, b = _magnify_output(tmp_path / "a.onnx"), _magnify_output(tmp_path / "b.onnx")
+    assert np.abs(a - b).max() > 1e-3  # two different networks
+    # A member as an export (loaded back and checked) or as a run folder: the same graph.
+    from_file = export_run(run, tmp_path / "e.onnx", ensemble_with=[tmp_path / "b.onnx"])
+    export_run(run, tmp_path / "e2.onnx", ensemble_with=[other])
+    assert from_file.extra["parity_max_abs_diff"] < 1e-4
+    np.testing.assert_allclose(_magnify_output(tmp_path / "e.onnx"), (a + b) / 2, atol=1e-4)
+    np.testing.assert_allclose(_magnify_output(tmp_path / "e2.onnx"), (a + b) / 2, atol=1e-4)
+    assert "returns the mean of each output" in (tmp_path / "e.md").read_text()
+
+
+def test_export_ensemble_refuses_members_of_another_kind(exported, tmp_path):
+    _, run, _, _ = exported
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(UsageError, match="--ensemble-with .*expected an exported .onnx"):
+        export_run(run, tmp_path / "e.onnx", ensemble_with=[tmp_path / "notes.txt"])
+    dmenet_run = tmp_path / "dmenet-run"
+    dmenet_run.mkdir()
+    (dmenet_run / "config.yaml").write_text("system: dmenet\nwidth: tiny\n")
+    with pytest.raises(UsageError, match="tiny-width dmenet run, not a tiny-width magnify run"):
+        export_run(run, tmp_path / "e.onnx", ensemble_with=[dmenet_run])
+    with pytest.raises(UsageError, match="does not combine with --part"):
+        export_run(run, tmp_path / "e.onnx", ensemble_with=[run], part="refocus")
+    assert not (tmp_path / "e.onnx").exists()
