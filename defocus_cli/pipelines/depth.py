@@ -12,14 +12,14 @@ output is brought into the project's convention:
   glints, sky noise) do not squash the rest, and clipped to [0, 1].
 
 The network sees the photo and its left-right mirror, and the two maps are averaged
-(:func:`~defocus_cli.ops.views.averaged_over_views`): with deeplens-depth-cpu that lowers
-the held-out synthetic MAE from 0.107 to 0.103 and, on the Middlebury photo, AbsRel from
-0.341 to 0.323 (Spearman 0.670 -> 0.672), for a second pass at the small working size. A
-spec may also name offsets (``extra['view_shifts_px']``, :data:`VIEW_SHIFTS_KEY`) by which
-both views are shifted as well, each a further pair of passes: deeplens-depth-cpu names half
-its stride (4 px), which its poolings see differently, and the four maps lowered the MAE on
-all four held-out synthetic sets measured (docs/MODELS.md) and raised the Middlebury
-Spearman from 0.680 to 0.687.
+(:func:`~defocus_cli.ops.views.averaged_over_views`): with the previous release's single
+deeplens-depth-cpu network that lowered the held-out synthetic MAE from 0.107 to 0.103 and,
+on the Middlebury photo, AbsRel from 0.341 to 0.323, for a second pass at the small working
+size. A spec may also name offsets (``extra['view_shifts_px']``, :data:`VIEW_SHIFTS_KEY`) by
+which both views are shifted as well, each a further pair of passes: deeplens-depth-cpu
+names half its stride (4 px), which its poolings see differently; with that same network
+the four maps lowered the MAE on all four held-out synthetic sets measured and raised the
+Middlebury Spearman from 0.680 to 0.687 (docs/MODELS.md).
 
 The working-resolution map is carried to full resolution by joint guided upsampling with the
 photo as guide (:func:`defocus_cli.ops.guided.guided_upsample`), so depth edges snap to the
