@@ -69,16 +69,17 @@ def load_trained_system(run: str | Path, checkpoint: str | Path | None = None,
         networks = average_network_weights([state["system"]["networks"],
                                             *(_networks_of(other) for other in others)])
         state = {**state, "system": {"networks": networks},
-                 "averaged_with": ["/".join(other.parts[-3:]) for other in others]}
+                 "averaged_with": [_source_label(other, parts=3) for other in others]}
     system = build_system(config, "cpu")
     system.load_state_dict(state["system"])
     system.eval()
     return system, state
 
 
-def _source_label(path: Path) -> str:
-    """A run folder or model file as the card names it: its last two path parts."""
-    return "/".join(path.parts[-2:])
+def _source_label(path: Path, parts: int = 2) -> str:
+    """A checkpoint, run folder or model file as the card names it: its last ``parts`` path
+    parts (no machine-specific prefix)."""
+    return "/".join(path.parts[-parts:])
 
 
 def _networks_of(path: Path) -> dict[str, Any]:

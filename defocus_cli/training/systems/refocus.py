@@ -412,7 +412,7 @@ def _open_refocus_partner(path: Any, width: str) -> RefocusSystem | None:
     if not Path(str(path)).is_file():
         raise UsageError(f"model.refocus_model: {path} is not a file (an exported two-stage refocus .onnx)")
     partner = RefocusSystem(resolve_config("refocus", width, {"model": {"use_gan": False}}))
-    warm_start(partner, Path(str(path)))
+    warm_start(partner, Path(str(path)), option="model.refocus_model")
     return partner
 
 
