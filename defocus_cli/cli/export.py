@@ -26,6 +26,9 @@ from defocus_cli.cli.train import require_torch
               help="Run this network too, an exported .onnx or a run folder of the same system and width "
                    "(repeatable): the graph returns the mean of their outputs, an ensemble of runs that "
                    "need not share a start.")
+@click.option("--float16-weights", "float16_weights", is_flag=True,
+              help="Store the weights as float16 (computed in float32): half the file, outputs within about "
+                   "1e-3 of their range.")
 @click.option("--part", metavar="NAME",
               help="Export another network the run trained: 'refocus' for the G2 of a deblur run trained "
                    "jointly with it (model.refocus_trainable).")
@@ -40,7 +43,7 @@ from defocus_cli.cli.train import require_torch
               help="deblur/refocus: the photo blur (px, 95th percentile of the classical map) that --mode scaled "
                    "brings a photo to for this network (default 5).")
 def export(run: Path, output: Path, name: str | None, manifest: str | None, checkpoint: Path | None,
-           average_with: tuple[Path, ...], ensemble_with: tuple[Path, ...], part: str | None,
+           average_with: tuple[Path, ...], ensemble_with: tuple[Path, ...], float16_weights: bool, part: str | None,
            deblur_model: str | None, description: str,
            make_default: bool, working_resolution: int | None, working_blur: float | None) -> None:
     """Export RUN's network to a single-file ONNX model with dynamic height and width, after
@@ -51,7 +54,7 @@ def export(run: Path, output: Path, name: str | None, manifest: str | None, chec
     spec = export_run(run, output, name=name, manifest=manifest, checkpoint=checkpoint, description=description,
                       default=make_default, working_resolution=working_resolution,
                       working_blur_radius_px=working_blur, average_with=average_with, part=part,
-                      deblur_model=deblur_model, ensemble_with=ensemble_with)
+                      deblur_model=deblur_model, ensemble_with=ensemble_with, float16_weights=float16_weights)
     where = f", added to {manifest}" if manifest else ""
     click.echo(f"{spec.name}: {output} (sha256 {spec.sha256[:12]}, max |torch - onnxruntime| "
                f"{spec.extra['parity_max_abs_diff']:.1e}){where}", err=True)

@@ -47,6 +47,10 @@ from defocus_cli.training.template import TrainingSystem
 
 OPSET = 18
 TOLERANCE = 1e-4
+#: A float16-stored export (``--float16-weights``) may differ from torch by this share of the
+#: output's largest magnitude (at least 1): rounding weights to 11 significant bits moves the
+#: shipped networks' outputs by about 1e-3 of their range; a broken conversion moves them far more.
+FLOAT16_TOLERANCE = 5e-3
 #: (H, W) pairs the export is checked at, in multiples of 4; the first one traces the graph.
 CHECK_SIZES: tuple[tuple[int, int], ...] = ((64, 64), (48, 80))
 
@@ -136,11 +140,17 @@ def _dynamic_shapes(system: TrainingSystem, module: torch.nn.Module | None = Non
 
 def export_onnx(system: TrainingSystem, output: Path, sizes: tuple[tuple[int, int], ...] = CHECK_SIZES,
                 opset: int = OPSET, metadata: dict[str, Any] | None = None,
-                module: torch.nn.Module | None = None) -> float:
+                module: torch.nn.Module | None = None, float16_weights: bool = False) -> float:
     """Export ``system``'s inference graph (or ``module``, with the same inputs and outputs)
     to ``output`` and check it against torch at ``sizes``; returns the max abs difference
-    seen. Raises :class:`DefocusError` (and removes the file) on a mismatch."""
+    seen. Raises :class:`DefocusError` (and removes the file) on a mismatch.
+
+    ``float16_weights``: store the large weights as float16 (:mod:`.half_storage`), after the
+    float32 graph passed the check; the file is then checked again, within
+    :data:`FLOAT16_TOLERANCE`, and the difference returned is the stored file's."""
     import onnx
+
+    from defocus_cli.training.half_storage import store_weights_as_float16
 
     contract = system.export_contract()
     module = (module if module is not None else system.inference_module()).eval()
@@ -166,6 +176,10 @@ def export_onnx(system: TrainingSystem, output: Path, sizes: tuple[tuple[int, in
             entry.key, entry.value = f"defocus.{key}", json.dumps(value)
         onnx.save(model, str(tmp))
         worst = check_parity(module, tmp, contract, sizes)
+        if float16_weights:
+            store_weights_as_float16(model)
+            onnx.save(model, str(tmp))
+            worst = check_parity(module, tmp, contract, sizes, tolerance=FLOAT16_TOLERANCE, relative=True)
         os.replace(tmp, output)
         return worst
     finally:
@@ -219,9 +233,11 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def check_parity(module: torch.nn.Module, path: Path, contract: Any, sizes: tuple[tuple[int, int], ...],
-                 outputs: tuple[str, ...] | None = None) -> float:
+                 outputs: tuple[str, ...] | None = None, tolerance: float = TOLERANCE,
+                 relative: bool = False) -> float:
     """Max abs difference of torch vs onnxruntime over ``sizes``, on the contract's outputs
-    (or those named in ``outputs``); raises on >= TOLERANCE."""
+    (or those named in ``outputs``); raises on >= ``tolerance``, which with ``relative`` is a
+    share of each output's largest magnitude (at least 1)."""
     from defocus_cli.models.session import import_onnxruntime
 
     ort = import_onnxruntime()
@@ -243,9 +259,10 @@ def check_parity(module: torch.nn.Module, path: Path, contract: Any, sizes: tupl
                 raise DefocusError(f"export check failed at {h}x{w}: onnxruntime gives shape {g.shape}, torch {tuple(e.shape)}")
             diff = float(np.abs(e.numpy() - g).max())
             worst = max(worst, diff)
-            if not math.isfinite(diff) or diff >= TOLERANCE:
+            bound = tolerance * max(1.0, float(e.abs().max())) if relative else tolerance
+            if not math.isfinite(diff) or diff >= bound:
                 raise DefocusError(
-                    f"export check failed at {h}x{w}: max |torch - onnxruntime| = {diff:.3g} >= {TOLERANCE:g}; "
+                    f"export check failed at {h}x{w}: max |torch - onnxruntime| = {diff:.3g} >= {bound:.3g}; "
                     "the model was not written")
     return worst
 
@@ -283,6 +300,8 @@ def model_card(system: TrainingSystem, run: Path, spec: ModelSpec, state: dict[s
         f"torch vs onnxruntime max abs difference {parity:.2e}",
         *([f"- working resolution: the pipelines run it with a long side of {spec.working_resolution} px"]
           if spec.working_resolution else []),
+        *(["- weights stored as float16 and computed in float32 (`--float16-weights`): the difference above "
+           "is the stored file's, rounding included"] if state.get("float16_weights") else []),
         "",
         "## Training",
         "",
@@ -315,7 +334,8 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
                licence: str = "MIT", sizes: tuple[tuple[int, int], ...] = CHECK_SIZES,
                working_resolution: int | None = None, working_blur_radius_px: float | None = None,
                average_with: Sequence[str | Path] = (), part: str | None = None,
-               deblur_model: str | None = None, ensemble_with: Sequence[str | Path] = ()) -> ModelSpec:
+               deblur_model: str | None = None, ensemble_with: Sequence[str | Path] = (),
+               float16_weights: bool = False) -> ModelSpec:
     """Export a run; returns its ModelSpec (also written as ``<output>.spec.json``).
 
     ``manifest``: a manifest file to add the spec to, ``"bundled"`` for the shipped
@@ -329,6 +349,7 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
     ``refocus`` feeds it from by default (one trained with it), recorded in ``extra``.
     ``ensemble_with``: run folders or exports of the same system and width whose networks run
     beside the run's, the graph returning the mean of their outputs (:mod:`.ensemble`).
+    ``float16_weights``: store the weights as float16, half the file (:mod:`.half_storage`).
     """
     if working_blur_radius_px is not None and not working_blur_radius_px > 0:
         raise UsageError(f"working blur must be a positive radius in pixels, got {working_blur_radius_px}")
@@ -354,9 +375,11 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
     if ensemble_with:
         module = ensemble_module(system.config, system.inference_module(), ensemble_with)
         state = {**state, "ensemble_of": [_source_label(Path(source)) for source in ensemble_with]}
+    if float16_weights:
+        state = {**state, "float16_weights": True}
     metadata = {"system": system.name, "task": system.task, "stride": system.stride, "steps": state.get("step"),
-                **contract.extra}
-    parity = export_onnx(system, output, sizes, metadata=metadata, module=module)
+                **({"weights_dtype": "float16"} if float16_weights else {}), **contract.extra}
+    parity = export_onnx(system, output, sizes, metadata=metadata, module=module, float16_weights=float16_weights)
     target = manifest_path() if manifest == "bundled" else (Path(manifest) if manifest else None)
     file_name = os.path.relpath(output.resolve(), target.parent.resolve()) if target else output.name
     card_path = output.with_suffix(".md")

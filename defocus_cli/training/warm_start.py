@@ -29,10 +29,12 @@ from defocus_cli.training.template import TrainingSystem
 
 
 def read_export(path: Path, option: str = "--init") -> tuple[dict[str, torch.Tensor], list[str]]:
-    """The named weights (initializers) of an ONNX file as tensors, and its output names
-    (errors name the file after ``option``)."""
+    """The named weights (initializers) of an ONNX file as tensors, float16-stored ones
+    (``--float16-weights``) under their float32 names, and its output names (errors name the
+    file after ``option``)."""
     import onnx
-    from onnx import numpy_helper
+
+    from defocus_cli.training.half_storage import float32_weights
 
     if not path.is_file():
         raise UsageError(f"{option} {path}: no such file")
@@ -40,7 +42,7 @@ def read_export(path: Path, option: str = "--init") -> tuple[dict[str, torch.Ten
         model = onnx.load(str(path))
     except Exception:  # noqa: BLE001 - any parse failure means the same to the user
         raise UsageError(f"{option} {path}: not an ONNX model (export one with `defocus export`)") from None
-    tensors = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in model.graph.initializer}
+    tensors = {name: torch.from_numpy(array.copy()) for name, array in float32_weights(model).items()}
     return tensors, [o.name for o in model.graph.output]
 
 
