@@ -29,6 +29,10 @@ from defocus_cli.cli.train import require_torch
 @click.option("--float16-weights", "float16_weights", is_flag=True,
               help="Store the weights as float16 (computed in float32): half the file, outputs within about "
                    "1e-3 of their range.")
+@click.option("--view-shift", "view_shifts", multiple=True, type=click.IntRange(min=0), metavar="PX",
+              help="depth, defocus-map: an offset (px of the working image) by which the pipeline also shifts the "
+                   "photo and its mirror before averaging the maps (repeatable; 0 alone: the mirror only). "
+                   "Default: the pipeline's own.")
 @click.option("--part", metavar="NAME",
               help="Export another network the run trained: 'refocus' for the G2 of a deblur run trained "
                    "jointly with it (model.refocus_trainable).")
@@ -43,7 +47,8 @@ from defocus_cli.cli.train import require_torch
               help="deblur/refocus: the photo blur (px, 95th percentile of the classical map) that --mode scaled "
                    "brings a photo to for this network (default 5).")
 def export(run: Path, output: Path, name: str | None, manifest: str | None, checkpoint: Path | None,
-           average_with: tuple[Path, ...], ensemble_with: tuple[Path, ...], float16_weights: bool, part: str | None,
+           average_with: tuple[Path, ...], ensemble_with: tuple[Path, ...], float16_weights: bool,
+           view_shifts: tuple[int, ...], part: str | None,
            deblur_model: str | None, description: str,
            make_default: bool, working_resolution: int | None, working_blur: float | None) -> None:
     """Export RUN's network to a single-file ONNX model with dynamic height and width, after
@@ -54,7 +59,8 @@ def export(run: Path, output: Path, name: str | None, manifest: str | None, chec
     spec = export_run(run, output, name=name, manifest=manifest, checkpoint=checkpoint, description=description,
                       default=make_default, working_resolution=working_resolution,
                       working_blur_radius_px=working_blur, average_with=average_with, part=part,
-                      deblur_model=deblur_model, ensemble_with=ensemble_with, float16_weights=float16_weights)
+                      deblur_model=deblur_model, ensemble_with=ensemble_with, float16_weights=float16_weights,
+                      view_shifts_px=view_shifts)
     where = f", added to {manifest}" if manifest else ""
     click.echo(f"{spec.name}: {output} (sha256 {spec.sha256[:12]}, max |torch - onnxruntime| "
                f"{spec.extra['parity_max_abs_diff']:.1e}){where}", err=True)

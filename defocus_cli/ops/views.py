@@ -26,7 +26,8 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,28 @@ def averaged_over_views(estimate: Callable[[np.ndarray], np.ndarray], image_srgb
             value = estimate(np.ascontiguousarray(shifted))[shift:, shift:]
             maps.append(value[:, ::-1] if mirrored else value)
     return np.mean(maps, axis=0, dtype=np.float32)
+
+
+#: Key of a model's spec ``extra`` (and export metadata) listing the offsets (px of the image
+#: the network sees) by which :func:`averaged_over_views` also shifts each view; written by
+#: ``defocus export --view-shift``.
+VIEW_SHIFTS_KEY = "view_shifts_px"
+
+
+def listed_view_shifts(extra: Mapping[str, Any], default: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """The ``shifts_px`` for :func:`averaged_over_views` that a model's ``extra`` lists under
+    :data:`VIEW_SHIFTS_KEY`, or ``default`` when it lists none; 0 (no shift) is always one.
+    Listing only 0 therefore means the photo and its mirror alone.
+
+    >>> listed_view_shifts({}, (8,)), listed_view_shifts({"view_shifts_px": [0]}, (8,))
+    ((0, 8), (0,))
+    """
+    listed = extra.get(VIEW_SHIFTS_KEY)
+    if listed is None:
+        listed = default
+    if not isinstance(listed, list | tuple) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in listed):
+        raise ValueError(f"{VIEW_SHIFTS_KEY!r} must be a list of non-negative integers, got {listed!r}")
+    return tuple(sorted({0, *listed}))
 
 
 def check_passes(passes: object) -> int:

@@ -52,7 +52,7 @@ from defocus_cli.models.registry import ModelSpec
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.defocus_classical import classical_defocus_map
 from defocus_cli.ops.guided import guided_upsample
-from defocus_cli.ops.views import averaged_over_views
+from defocus_cli.ops.views import averaged_over_views, listed_view_shifts
 from defocus_cli.pipelines.scale_match import shrink
 
 #: B halves four times; exported graphs take sides of ``stride * k`` with k >= 2.
@@ -75,7 +75,8 @@ GUIDED_EPS = 1e-3
 #: 13 000-step release scored MAE 0.856 px in one pass, 0.840 with the mirror and 0.826 with
 #: the mirror and this shift (the shipped fine-tune: 0.849 / 0.826 / 0.821). The offset was
 #: chosen on two other sets of 48, where it gained 0.7-0.9 % over the mirror alone;
-#: shifting across, down and both (8 passes) gained nothing more.
+#: shifting across, down and both (8 passes) gained nothing more. A spec may list its own
+#: (``extra['view_shifts_px']``; ``[0]``: the mirror alone).
 VIEW_SHIFTS_PX = (0, DMENET_STRIDE // 2)
 
 
@@ -141,7 +142,8 @@ def learned_defocus_map(image_srgb: np.ndarray, model: Network, *, working_px: i
     if info is not None:
         info["working_size"] = f"{size[1]}x{size[0]}"
     # Radii are in px of the working image; the long side gives the exact factor back.
-    radius_small = averaged_over_views(lambda im: run_network(model, im), small, VIEW_SHIFTS_PX) * np.float32(long_side / max(size))
+    shifts = listed_view_shifts(model.spec.extra, VIEW_SHIFTS_PX)
+    radius_small = averaged_over_views(lambda im: run_network(model, im), small, shifts) * np.float32(long_side / max(size))
     if size == (height, width):
         return radius_small
     radius = max(1, round(GUIDED_RADIUS_WORKING_PX * long_side / max(size)))

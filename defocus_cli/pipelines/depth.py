@@ -15,7 +15,7 @@ The network sees the photo and its left-right mirror, and the two maps are avera
 (:func:`~defocus_cli.ops.views.averaged_over_views`): with the previous release's single
 deeplens-depth-cpu network that lowered the held-out synthetic MAE from 0.107 to 0.103 and,
 on the Middlebury photo, AbsRel from 0.341 to 0.323, for a second pass at the small working
-size. A spec may also name offsets (``extra['view_shifts_px']``, :data:`VIEW_SHIFTS_KEY`) by
+size. A spec may also name offsets (``extra['view_shifts_px']``, ``defocus export --view-shift``) by
 which both views are shifted as well, each a further pair of passes: deeplens-depth-cpu
 names half its stride (4 px), which its poolings see differently; with that same network
 the four maps lowered the MAE on all four held-out synthetic sets measured and raised the
@@ -48,7 +48,7 @@ from defocus_cli.models.network import Network
 from defocus_cli.models.registry import ModelSpec
 from defocus_cli.ops.checks import check_image
 from defocus_cli.ops.guided import guided_upsample
-from defocus_cli.ops.views import averaged_over_views
+from defocus_cli.ops.views import averaged_over_views, listed_view_shifts
 
 #: Long side the network sees when its spec names no working resolution (DeepLens' depth
 #: module is trained on small synthetic scenes; the scene layout matters, not fine detail).
@@ -63,8 +63,6 @@ GUIDED_EPS = 1e-3
 NORMALIZED_UNITS = "normalized inverse depth"
 #: Name of a depth graph's optional second output: the subject probability in [0, 1].
 SUBJECT_OUTPUT = "subject"
-#: ``spec.extra`` key: offsets (px of the working image) the views are also shifted by.
-VIEW_SHIFTS_KEY = "view_shifts_px"
 
 
 @dataclass
@@ -130,11 +128,8 @@ def _run_network(image_srgb: np.ndarray, model: Network) -> np.ndarray:
 
 def view_shifts(spec: ModelSpec) -> tuple[int, ...]:
     """Offsets (px) the network also sees its views shifted by: 0 and the spec's
-    :data:`VIEW_SHIFTS_KEY`, if any (each a non-negative integer)."""
-    listed = spec.extra.get(VIEW_SHIFTS_KEY) or ()
-    if not isinstance(listed, list | tuple) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in listed):
-        raise ValueError(f"spec extra {VIEW_SHIFTS_KEY!r} must be a list of non-negative integers, got {listed!r}")
-    return tuple(sorted({0, *listed}))
+    :data:`~defocus_cli.ops.views.VIEW_SHIFTS_KEY`, if any (each a non-negative integer)."""
+    return listed_view_shifts(spec.extra)
 
 
 def predict_depth(image_srgb: np.ndarray, model: Network, *, working_px: int | None = None) -> np.ndarray:

@@ -10,8 +10,9 @@ Two tables, laid out as the seed's:
   ground-truth blur mask: CUHK's binary masks, or ``radius >= 0.5 px`` (the project's "in
   focus" limit) on labelled data.
 
-Rows: the model in one pass, averaged with its mirror, and averaged over the four views
-``defocus-map`` runs it on (mirror and half-stride shift); the identity-like baseline (an
+Rows: the model in one pass, averaged with its mirror, and averaged over the views
+``defocus-map`` runs it on (the shifts its export lists, ``defocus export --view-shift``, or
+else the mirror and a half-stride shift: four views); the identity-like baseline (an
 all-zero map: "everything in focus"); and the classical edge-based estimate (:func:`defocus_cli.ops.defocus_classical.classical_defocus_map`).
 
 Data: the held-out synthetic SYNDOF-style split by default; ``--data DIR`` takes a folder of
@@ -104,8 +105,11 @@ def _samples(data: EvalData) -> Iterator[dict[str, np.ndarray]]:
 def defocus_map_table(model: Predictor, data: EvalData) -> list[Table]:
     """Seed 002 Table 2 (MSE/MAE/RMSE) and Fig. 4 (accuracy) layouts; see the module docstring."""
     from defocus_cli.ops.defocus_classical import classical_defocus_map
-    from defocus_cli.ops.views import averaged_over_views
+    from defocus_cli.ops.views import averaged_over_views, listed_view_shifts
     from defocus_cli.pipelines.defocus_learned import VIEW_SHIFTS_PX
+
+    shifts = listed_view_shifts(model.metadata, VIEW_SHIFTS_PX)
+    views = "mirror and half-stride shift" if shifts == VIEW_SHIFTS_PX else f"{2 * len(shifts)} views"
 
     def one_pass(image: np.ndarray) -> np.ndarray:
         return run_padded(model, image)
@@ -115,8 +119,8 @@ def defocus_map_table(model: Predictor, data: EvalData) -> list[Table]:
         f"DMENet averaged with its mirror: {model.description}": lambda im: averaged_over_views(
             one_pass, im, shifts_px=(0,)),
         # As defocus-map runs it.
-        f"DMENet averaged over mirror and half-stride shift: {model.description}": lambda im: averaged_over_views(
-            one_pass, im, VIEW_SHIFTS_PX),
+        f"DMENet averaged over {views} (as defocus-map): {model.description}": lambda im: averaged_over_views(
+            one_pass, im, shifts),
         "Identity: zero map (all in focus)": lambda im: np.zeros(im.shape[:2], np.float32),
         "Classical: edge-based defocus map": classical_defocus_map,
     }

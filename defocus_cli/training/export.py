@@ -34,6 +34,7 @@ import torch
 
 from defocus_cli.errors import DefocusError, UsageError
 from defocus_cli.models.registry import ModelSpec, add_manifest_entry, manifest_path, spec_to_dict
+from defocus_cli.ops.views import VIEW_SHIFTS_KEY
 from defocus_cli.training.ensemble import OutputMean, ensemble_module
 from defocus_cli.training.loop import (
     NOTES_NAME,
@@ -335,7 +336,7 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
                working_resolution: int | None = None, working_blur_radius_px: float | None = None,
                average_with: Sequence[str | Path] = (), part: str | None = None,
                deblur_model: str | None = None, ensemble_with: Sequence[str | Path] = (),
-               float16_weights: bool = False) -> ModelSpec:
+               float16_weights: bool = False, view_shifts_px: Sequence[int] = ()) -> ModelSpec:
     """Export a run; returns its ModelSpec (also written as ``<output>.spec.json``).
 
     ``manifest``: a manifest file to add the spec to, ``"bundled"`` for the shipped
@@ -350,6 +351,8 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
     ``ensemble_with``: run folders or exports of the same system and width whose networks run
     beside the run's, the graph returning the mean of their outputs (:mod:`.ensemble`).
     ``float16_weights``: store the weights as float16, half the file (:mod:`.half_storage`).
+    ``view_shifts_px``: the offsets by which the pipeline also shifts the views it averages
+    (recorded in ``extra``; ``[0]``: the photo and its mirror alone), instead of its default.
     """
     if working_blur_radius_px is not None and not working_blur_radius_px > 0:
         raise UsageError(f"working blur must be a positive radius in pixels, got {working_blur_radius_px}")
@@ -371,6 +374,10 @@ def export_run(run: str | Path, output: str | Path, *, name: str | None = None, 
             raise UsageError("--deblur-model pairs a two-stage refocus model (G2) with its stage 1; "
                              f"this run exports a {system.task} model")
         contract.extra["deblur_model"] = deblur_model
+    if view_shifts_px:
+        if any(int(v) < 0 for v in view_shifts_px):
+            raise UsageError(f"--view-shift takes offsets of 0 px or more, got {list(view_shifts_px)}")
+        contract.extra[VIEW_SHIFTS_KEY] = sorted({int(v) for v in view_shifts_px})
     module = None
     if ensemble_with:
         module = ensemble_module(system.config, system.inference_module(), ensemble_with)

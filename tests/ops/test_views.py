@@ -11,6 +11,7 @@ from defocus_cli.ops.views import (
     check_passes,
     flip_averaged,
     flip_averaged_feed,
+    listed_view_shifts,
     mirror,
 )
 
@@ -98,3 +99,13 @@ def test_other_pass_counts_are_refused(bad: object) -> None:
     with pytest.raises(ValueError, match="passes must be one of 1, 2, 4"):
         check_passes(bad)
     assert [check_passes(p) for p in PASSES] == list(PASSES)
+
+
+def test_listed_view_shifts_reads_a_models_extra_or_falls_back_to_the_default():
+    assert listed_view_shifts({}, (8,)) == (0, 8)
+    assert listed_view_shifts({"view_shifts_px": [4]}, (8,)) == (0, 4)
+    assert listed_view_shifts({"view_shifts_px": [0]}, (8,)) == (0,)  # the mirror alone
+    assert listed_view_shifts({"view_shifts_px": [6, 2, 6]}) == (0, 2, 6)
+    for bad in ([-4], [2.5], "4", [True], 4):
+        with pytest.raises(ValueError, match="view_shifts_px"):
+            listed_view_shifts({"view_shifts_px": bad})

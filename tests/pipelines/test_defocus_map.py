@@ -1,4 +1,4 @@
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -123,6 +123,28 @@ def test_the_half_stride_shift_cancels_a_stride_ripple(dmenet):
     assert np.abs(one_view - 2.0).max() > 0.9  # a single view carries the ripple
     # shifted by 8 px, the view sees the ripple in antiphase
     np.testing.assert_allclose(learned_defocus_map(image, rippled, working_px=10_000), 2.0, rtol=1e-4)
+
+
+@dataclass
+class ListedViewsNetwork(StrideArtefactNetwork):
+    """The rippled stand-in whose spec lists its own view shifts (``defocus export --view-shift``)."""
+
+    shifts: list[int] = field(default_factory=list)
+
+    @property
+    def spec(self) -> ModelSpec:
+        return replace(self.model.spec, extra={**self.model.spec.extra, "view_shifts_px": self.shifts})
+
+
+def test_a_spec_listing_its_view_shifts_replaces_the_default_views(dmenet):
+    image = np.full((48, 64, 3), 0.25, np.float32)
+    mirror_only = ListedViewsNetwork(dmenet.model, shifts=[0])
+    out = learned_defocus_map(image, mirror_only, working_px=10_000)
+    assert len(mirror_only.shapes) == 2  # the photo and its mirror, no shifted pair
+    assert np.abs(out - 2.0).max() > 0.4  # so the stride ripple is no longer cancelled
+    listed = ListedViewsNetwork(dmenet.model, shifts=[8])
+    np.testing.assert_allclose(learned_defocus_map(image, listed, working_px=10_000), 2.0, rtol=1e-4)
+    assert len(listed.shapes) == 4
 
 
 def test_upsampled_map_follows_the_photo_edges(dmenet):

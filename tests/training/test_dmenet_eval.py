@@ -66,3 +66,20 @@ def test_table_ranks_a_perfect_model_first(tmp_path) -> None:
     for row in errors.rows:
         assert row[3] == pytest.approx(row[1] ** 0.5)
     assert accuracy.rows[0][1] >= max(accuracy.rows[3][1], accuracy.rows[4][1])
+
+
+def test_the_pipeline_row_runs_the_views_the_export_lists() -> None:
+    calls = []
+
+    def fn(inputs):
+        calls.append(inputs["image"].shape)
+        return inputs["image"][..., :1]
+
+    data = EvalData(EVAL_SAMPLERS["defocus-map"], size=(32, 48), count=1, seed=0)
+    listed = Predictor(fn, ["image"], "listed", metadata={"view_shifts_px": [0]})
+    errors, _ = get_table("defocus-map")(listed, data)
+    assert len(calls) == 1 + 2 + 2  # one pass, the mirror pair, and the listed views: the pair again
+    assert "2 views" in errors.rows[2][0]
+    calls.clear()
+    get_table("defocus-map")(Predictor(fn, ["image"], "default"), data)
+    assert len(calls) == 1 + 2 + 4  # without a list: the mirror and half-stride shift

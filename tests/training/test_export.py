@@ -152,6 +152,18 @@ def test_export_records_a_working_resolution(exported, tmp_path):
         export_run(run, tmp_path / "n.onnx", working_resolution=0)
 
 
+def test_export_records_the_view_shifts_the_pipeline_should_average(exported, tmp_path):
+    _, run, _, _ = exported
+    spec = export_run(run, tmp_path / "v.onnx", view_shifts_px=[4, 4, 0])
+    assert spec.extra["view_shifts_px"] == [0, 4]
+    assert json.loads((tmp_path / "v.spec.json").read_text())["extra"]["view_shifts_px"] == [0, 4]
+    metadata = {p.key: p.value for p in onnx.load(str(tmp_path / "v.onnx")).metadata_props}
+    assert json.loads(metadata["defocus.view_shifts_px"]) == [0, 4]
+    with pytest.raises(UsageError, match="--view-shift"):
+        export_run(run, tmp_path / "w.onnx", view_shifts_px=[-2])
+    assert not (tmp_path / "w.onnx").exists()
+
+
 def test_export_averages_the_weights_of_runs_of_one_system(exported, tmp_path):
     root, run, _, _ = exported
     other = tmp_path / "other"
