@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from defocus_cli.ops.views import averaged_over_views
+from defocus_cli.ops.views import averaged_over_views, listed_view_shifts
 from defocus_cli.training.evaluate import (
     EvalData,
     Predictor,
@@ -38,8 +38,17 @@ from defocus_cli.training.evaluate import (
 
 SPLINE_KNOTS = 5
 DEPTH_STRIDE = 8  # the depth encoder's output stride
-#: Offsets (px) of the views `depth` averages for deeplens-depth-cpu: none and half the stride.
+#: Offsets (px) of the views `depth` averages for deeplens-depth-cpu: none and half the stride;
+#: the rows "as the pipeline runs it" use these unless the export lists its own
+#: (``defocus export --view-shift``).
 HALF_STRIDE_SHIFTS = (0, DEPTH_STRIDE // 2)
+
+
+def _pipeline_views(model: Predictor) -> tuple[tuple[int, ...], str]:
+    """The view shifts the depth pipeline runs ``model`` with, and their row label."""
+    shifts = listed_view_shifts(model.metadata, HALF_STRIDE_SHIFTS)
+    label = "mirror and half-stride shift (4 views)" if shifts == HALF_STRIDE_SHIFTS else f"{2 * len(shifts)} views"
+    return shifts, label
 
 
 def spline_fit(pred: np.ndarray, target: np.ndarray, knots: int = SPLINE_KNOTS) -> np.ndarray:
@@ -167,16 +176,17 @@ def real_photo_depth_table(model: Predictor) -> Table:
     image = np.asarray(left, np.float32)[..., :3] / 255.0
     valid = np.isfinite(disparity) & (disparity > 0)
     gt = np.asarray(disparity, np.float64)[valid]
+    shifts, views = _pipeline_views(model)
     methods: dict[str, Callable[[], np.ndarray]] = {}
     for side in REAL_PHOTO_LONG_SIDES:
         methods[f"Ours at {side} px: {model.description}"] = lambda side=side: _resized_prediction(model, image, side)
         methods[f"Ours at {side} px, averaged with its mirror"] = lambda side=side: averaged_over_views(
             lambda view: _resized_prediction(model, view, side), image)
-        # As the depth pipeline runs deeplens-depth-cpu at its working size. The shift is in
-        # px of the working image, so the photo is shifted by that times the shrink factor.
-        methods[f"Ours at {side} px, mirror and half-stride shift (4 views)"] = lambda side=side: averaged_over_views(
+        # As the depth pipeline runs it at this working size. The shift is in px of the
+        # working image, so the photo is shifted by that times the shrink factor.
+        methods[f"Ours at {side} px, {views}"] = lambda side=side: averaged_over_views(
             lambda view: _resized_prediction(model, view, side), image,
-            tuple(round(shift * max(image.shape[:2]) / side) for shift in HALF_STRIDE_SHIFTS))
+            tuple(round(shift * max(image.shape[:2]) / side) for shift in shifts))
     methods["Classical: ground-plane prior"] = lambda: ground_plane_prior(image)
     table = Table(
         "Depth on a real photo: Middlebury motorcycle (scikit-image), disparity ground truth",
@@ -193,12 +203,13 @@ def real_photo_depth_table(model: Predictor) -> Table:
 @register_table("depth")
 def depth_table(model: Predictor, data: EvalData) -> list[Table]:
     """Seed 003 Table 1 layout (MAE after a 5-knot spline fit)."""
+    shifts, views = _pipeline_views(model)
     methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         f"Ours: {model.description}": lambda im: predict_depth(model, im),
         "Ours, averaged with its mirror": lambda im: averaged_over_views(lambda view: predict_depth(model, view), im),
-        # As the depth pipeline runs deeplens-depth-cpu (its spec's view shift).
-        "Ours, averaged over its mirror and a half-stride shift (4 views)": lambda im: averaged_over_views(
-            lambda view: predict_depth(model, view), im, HALF_STRIDE_SHIFTS),
+        # As the depth pipeline runs it.
+        f"Ours, averaged over its {views}": lambda im: averaged_over_views(
+            lambda view: predict_depth(model, view), im, shifts),
         "Identity: constant map": lambda im: np.full(im.shape[:2], 0.5, np.float32),
         "Classical: ground-plane prior": ground_plane_prior,
     }

@@ -57,6 +57,13 @@ def test_depth_table_with_an_oracle(tmp_path) -> None:
     for row in table.rows[:3]:
         assert row[1] == pytest.approx(0.0, abs=1e-6)
     assert table.rows[3][1] > 0.01  # the constant map
+    # An export that lists its views (defocus export --view-shift) is scored with those.
+    calls = []
+    listed = Predictor(lambda x: calls.append(1) or x["image"][..., :1], ["image"], "listed",
+                       {"view_shifts_px": [0]})
+    (table,) = get_table("depth")(listed, EvalData(None, folder=tmp_path, count=0))
+    assert table.rows[2][0].endswith("2 views")
+    assert len(calls) == len(samples) * (1 + 2 + 2)
 
 
 def test_lens_blur_tables_layout_and_identity_row(tmp_path) -> None:
