@@ -29,6 +29,8 @@ def _box(x: np.ndarray, radius: int) -> np.ndarray:
 
 def _coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel (a, b) of the local linear model: a is HxW or HxWx3 (colour guide)."""
+    if not eps > 0:
+        raise ValueError(f"eps must be positive, got {eps!r}")
     mean_p = _box(src, radius)
     if guide.ndim == 2:
         mean_i = _box(guide, radius)

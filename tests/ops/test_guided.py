@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 
 from defocus_cli.ops.guided import guided_filter, guided_upsample
 
@@ -61,3 +62,22 @@ def test_banded_upsampling_equals_whole_image(monkeypatch) -> None:
         low = rng.random((17, 23)).astype(np.float32)
         np.testing.assert_allclose(guided_upsample(guide, low, 6, 1e-3),
                                    _full_resolution_upsample(guide, low, 6, 1e-3), atol=1e-4)
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-8])
+def test_flat_and_grey_colour_guides_stay_finite_at_small_eps(eps: float) -> None:
+    # A grey or flat window's colour covariance is singular: only eps keeps the 3x3 solve
+    # finite, and its float32 cofactors must stay consistent enough to give a bounded result.
+    rng = np.random.default_rng(3)
+    grey = np.repeat(rng.random((40, 40, 1), dtype=np.float32), 3, axis=2)
+    flat = np.full((40, 40, 3), 0.5, np.float32)
+    src = rng.random((40, 40), dtype=np.float32)
+    for guide in (grey, flat):
+        with np.errstate(divide="raise", invalid="raise"):
+            out = guided_filter(guide, src, 4, eps)
+        assert np.isfinite(out).all() and out.min() >= -0.5 and out.max() <= 1.5
+
+
+def test_non_positive_eps_is_refused() -> None:
+    with pytest.raises(ValueError, match="eps must be positive"):
+        guided_filter(np.zeros((8, 8, 3), np.float32), np.zeros((8, 8), np.float32), 2, 0.0)

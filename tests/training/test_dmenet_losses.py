@@ -33,6 +33,18 @@ def test_blur_map_loss_is_zero_at_the_target_and_matches_eq5() -> None:
     assert math.isclose(float(total), 0.25, rel_tol=1e-5) and float(aux) < 1e-10
 
 
+def test_l1_blur_map_loss_is_the_mean_absolute_error() -> None:
+    y = torch.zeros(1, 1, 16, 16)
+    out = _output_equal_to(y)
+    out.radius_px = out.radius_px.clone()
+    out.radius_px[..., :8] = 4.0  # half the pixels off by +0.5 normalized
+    out.aux = [a - 8.0 for a in out.aux]  # each level off by -1 normalized
+    total, aux = blur_map_loss(out, y, radius_scale_px=8.0, aux_weight=1.0, kind="l1")
+    assert math.isclose(float(aux), 4.0) and math.isclose(float(total), 0.25 + 4.0)
+    squared, _ = blur_map_loss(out, y, radius_scale_px=8.0, aux_weight=0.0, kind="mse")
+    assert math.isclose(float(squared), 0.125)
+
+
 def test_blur_map_loss_counts_each_auxiliary_level() -> None:
     y = torch.zeros(1, 1, 16, 16)
     out = _output_equal_to(y)

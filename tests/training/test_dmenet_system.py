@@ -38,6 +38,15 @@ def test_unknown_model_key_is_a_usage_error() -> None:
         resolve_config("dmenet", width="tiny", overrides={"model": {"widht": 3}})
 
 
+def test_l1_map_loss_trains_and_an_unknown_one_is_a_usage_error() -> None:
+    system, cfg = _system(model={"map_loss": "l1"})
+    system.set_input(_batch(cfg))
+    logs = system.optimize_parameters(0)
+    assert system.cfg.map_loss == "l1" and np.isfinite(logs["L_B"]) and logs["L_B"] > 0
+    with pytest.raises(UsageError, match="map_loss must be one of mse, l1"):
+        _system(model={"map_loss": "huber"})
+
+
 def test_one_step_without_real_data_uses_only_synthetic_terms() -> None:
     system, cfg = _system()
     batch = _batch(cfg)

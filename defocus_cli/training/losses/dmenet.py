@@ -40,20 +40,28 @@ def resize_map(y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.adaptive_avg_pool2d(y, size)
 
 
+#: Per-pixel errors :func:`blur_map_loss` can average: the paper's squared error (Eq. 5), or
+#: the absolute error, whose minimizer is the conditional median rather than the mean, i.e.
+#: what the MAE of the evaluation tables rewards.
+MAP_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+
+
 def blur_map_loss(
-    out: BlurOutput, target_px: torch.Tensor, radius_scale_px: float, aux_weight: float = 1.0
+    out: BlurOutput, target_px: torch.Tensor, radius_scale_px: float, aux_weight: float = 1.0, kind: str = "mse"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """L_B (Eq. 5) with the scale-wise auxiliary loss L_aux (Eq. 6); returns ``(L_B, L_aux)``.
 
     ``target_px``: Bx1xHxW ground-truth CoC radius in px, the size of ``out.radius_px``.
-    Both are divided by ``radius_scale_px`` before the squared error.
+    Both are divided by ``radius_scale_px`` before the error (``kind``, one of
+    :data:`MAP_LOSSES`) is taken.
     """
     if target_px.shape != out.radius_px.shape:
         raise ValueError(f"target {tuple(target_px.shape)} != prediction {tuple(out.radius_px.shape)}")
+    error = MAP_LOSSES[kind]
     y = target_px / radius_scale_px
-    main = F.mse_loss(out.radius_px / radius_scale_px, y)
+    main = error(out.radius_px / radius_scale_px, y)
     aux = sum(
-        (F.mse_loss(a / radius_scale_px, resize_map(y, tuple(a.shape[-2:]))) for a in out.aux),
+        (error(a / radius_scale_px, resize_map(y, tuple(a.shape[-2:]))) for a in out.aux),
         start=torch.zeros((), device=y.device),
     )
     return main + aux_weight * aux, aux

@@ -45,6 +45,7 @@ from defocus_cli.training.datasets import (
     to_tensor,
 )
 from defocus_cli.training.losses.dmenet import (
+    MAP_LOSSES,
     DMENetWeights,
     adversarial_loss,
     blur_map_loss,
@@ -87,6 +88,8 @@ class DMENetModelConfig:
     epoch_size: int = 8231
     #: steps over which the lr ramps up from 0 (a fine-tune's fresh Adam moments are noisy)
     warmup_steps: int = 0
+    #: per-pixel error of L_B and L_aux: "mse" (Eq. 5) or "l1" (the MAE the tables report)
+    map_loss: str = "mse"
     weights: DMENetWeights = field(default_factory=DMENetWeights)
     vgg19: str | None = None
 
@@ -107,6 +110,8 @@ class DMENetModelConfig:
         for key in ("convs", "s_widths"):
             if key in values:
                 values[key] = tuple(int(v) for v in values[key])
+        if values.get("map_loss", "mse") not in MAP_LOSSES:
+            raise UsageError(f"model.map_loss must be one of {', '.join(MAP_LOSSES)}, got {values['map_loss']!r}")
         return cls(**values)
 
 
@@ -294,7 +299,7 @@ class DMENetSystem(TrainingSystem):
 
         # Eq. 3, with D frozen
         set_requires_grad(self.discriminator, False)
-        l_b, l_aux = blur_map_loss(out_s, x["coc_radius_px"], scale, w.aux)
+        l_b, l_aux = blur_map_loss(out_s, x["coc_radius_px"], scale, w.aux, self.cfg.map_loss)
         l_c = content_loss(out_s.radius_px / scale, x["coc_radius_px"] / scale, self.content)
         l_g = l_b + w.content * l_c
         logs.update(L_B=l_b.item(), L_aux=l_aux.item(), L_C=l_c.item())
