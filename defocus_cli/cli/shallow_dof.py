@@ -82,6 +82,9 @@ def _radius_callback(ctx: click.Context, param: click.Parameter, value: str) -> 
 @click.option("--focus-point", callback=_point_callback, metavar="X,Y",
               help="Focus on the subject at X,Y (pixels of the displayed image, or X%,Y%). "
                    "Default (no --focus-depth either): the nearest large region near the centre.")
+@click.option("--focus-range", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="R",
+              help="Depth of field: the band of depths of width R (same units as the depth) centred "
+                   "on the focus stays sharp, blur growing beyond it; 0 = a single focus plane.")
 @click.option("--blur-radius", default="2%", show_default=True, callback=_radius_callback, metavar="K|K%",
               help="K: CoC radius per unit of inverse depth, in pixels or % of the long side.")
 @click.option("--aperture", callback=_aperture_callback, metavar="F",
@@ -92,7 +95,7 @@ def _radius_callback(ctx: click.Context, param: click.Parameter, value: str) -> 
 @render_options
 @network_options(lens=True)
 def shallow_dof(job: JobOptions, depth_spec: str | None, depth_kind: str, focus_depth: float | None,
-                focus_point: tuple[float, float, bool] | None, blur_radius: str, aperture: float | None, lens: str,
+                focus_point: tuple[float, float, bool] | None, focus_range: float, blur_radius: str, aperture: float | None, lens: str,
                 bokeh: Bokeh, highlights: tuple[float, float] | None, no_grain: bool, depth_model: str | None,
                 lens_model: str | None, device: str, threads: int | None, offline: bool) -> None:
     """Render a shallow depth of field: the blur of a wide aperture focused at one depth.
@@ -126,6 +129,7 @@ def shallow_dof(job: JobOptions, depth_spec: str | None, depth_kind: str, focus_
         auto_focus_depth,
         focus_depth_at,
         prepare_depth,
+        widen_focus,
     )
     from defocus_cli.pipelines.shallow_dof import shallow_dof as render
 
@@ -153,6 +157,9 @@ def shallow_dof(job: JobOptions, depth_spec: str | None, depth_kind: str, focus_
             k = aperture_blur_radius(aperture, image.rgb.shape) if aperture is not None \
                 else parse_blur_radius(blur_radius, image.rgb.shape)
             info: dict[str, Any] = {"focus_depth": round(focus, 6), "blur_radius_px": round(k, 3)}
+            if focus_range > 0:
+                depth = widen_focus(depth, focus, focus_range)
+                info["focus_range"] = focus_range
             if lens_net is None:
                 pixels = render(image.rgb, depth, focus, k, bokeh=bokeh, highlights=highlights, grain=not no_grain)
                 info["bokeh"] = bokeh.label

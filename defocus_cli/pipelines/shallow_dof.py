@@ -95,6 +95,26 @@ def aperture_blur_radius(f_number: float, image_shape: tuple[int, ...]) -> float
     return percent / 100.0 * float(max(image_shape[0], image_shape[1]))
 
 
+def widen_focus(depth_inv_norm: np.ndarray, focus_depth: float, focus_range: float) -> np.ndarray:
+    """The depth with the band of width ``focus_range`` centred on ``focus_depth`` collapsed
+    onto it, and everything beyond moved towards it by half the band: a thin-lens render of
+    the result, CoC radius K * max(|D - D_focus| - range / 2, 0), keeps that band sharp and
+    grows the blur from its edges as before (a lens's depth of field, widened). Either lens
+    renders it; ``focus_range`` 0 returns the depth unchanged.
+
+    >>> [round(float(v), 2) for v in widen_focus(np.array([[0.0, 0.45, 0.5, 0.6, 1.0]]), 0.5, 0.2)[0]]
+    [0.1, 0.5, 0.5, 0.5, 0.9]
+    """
+    if not 0.0 <= focus_range <= 1.0:
+        raise ValueError(f"focus range must be within [0, 1], got {focus_range}")
+    depth = np.asarray(depth_inv_norm, np.float32)
+    if focus_range == 0.0:
+        return depth
+    half = np.float32(focus_range / 2.0)
+    offset = depth - np.float32(focus_depth)
+    return (np.float32(focus_depth) + np.sign(offset) * np.maximum(np.abs(offset) - half, 0.0)).astype(np.float32)
+
+
 def focus_depth_at(depth_inv_norm: np.ndarray, x: float, y: float) -> float:
     """Focus depth for a point (x, y in pixels of the depth/photo): the dominant depth
     cluster in a window around it (the histogram peak, refined by the median of the values

@@ -105,6 +105,22 @@ def test_aperture_is_sugar_for_blur_radius(tmp_path: Path) -> None:
     assert code == 2 and "f-number" in err
 
 
+def test_focus_range_keeps_the_band_sharp_with_either_lens(tmp_path: Path, deeplens: Path) -> None:
+    photo, depth, pixels = _setup(tmp_path)
+    for lens in ("classical", "learned"):
+        out_file = tmp_path / f"{lens}.png"
+        # Focus 0.5 with a range of 0.9: the band 0.05..0.95 holds both the subject (0.9)
+        # and the background (0.1), so nothing blurs.
+        code, out, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--focus-depth", "0.5",
+                                  "--focus-range", "0.9", "--blur-radius", "6", "--lens", lens, "--no-grain",
+                                  "--json", "-o", str(out_file)])
+        assert code == 0, err
+        assert json.loads(out)["focus_range"] == 0.9
+        np.testing.assert_allclose(load_image(out_file).rgb, pixels[..., :3], atol=1 / 255)
+    code, _, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--focus-range", "2"])
+    assert code == 2 and "--focus-range" in err
+
+
 @pytest.fixture
 def deeplens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = install_deeplens(tmp_path / "weights")

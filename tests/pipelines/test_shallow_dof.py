@@ -10,6 +10,7 @@ from defocus_cli.pipelines.shallow_dof import (
     metric_to_inverse_depth,
     prepare_depth,
     shallow_dof,
+    widen_focus,
 )
 
 
@@ -27,6 +28,24 @@ def test_subject_at_focus_is_unchanged_background_blurred():
     np.testing.assert_array_equal(out[20:60, 30:90], image[20:60, 30:90])
     assert out[:10].std() < 0.5 * image[:10].std()
     assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
+
+
+def test_focus_range_keeps_a_band_of_depths_sharp_and_shifts_the_blur_beyond_it():
+    image, depth = _scene()
+    depth[20:60, 30:60] = 0.7  # the subject's far half, 0.1 behind the focus
+    plane = shallow_dof(image, depth, focus_depth=0.8, blur_radius_px=10.0, grain=False)
+    widened = shallow_dof(image, widen_focus(depth, 0.8, 0.3), focus_depth=0.8, blur_radius_px=10.0, grain=False)
+    assert not np.allclose(plane[25:55, 35:55], image[25:55, 35:55], atol=1e-3)
+    np.testing.assert_array_equal(widened[20:60, 30:90], image[20:60, 30:90])
+    # The background, 0.7 behind, is blurred as if 0.55 behind: less than before, not left sharp.
+    residual = lambda out: np.abs(out[:10] - image[:10]).mean()  # noqa: E731
+    assert 0.5 * residual(plane) < residual(widened) < residual(plane)
+    # CoC radius K * max(|D - D_focus| - R / 2, 0), the sign (in front / behind) kept.
+    np.testing.assert_allclose(widen_focus(np.array([[0.0, 0.75, 0.95, 1.0]]), 0.8, 0.3),
+                               [[0.15, 0.8, 0.8, 0.85]], atol=1e-6)
+    np.testing.assert_array_equal(widen_focus(depth, 0.8, 0.0), depth)
+    with pytest.raises(ValueError, match="focus range"):
+        widen_focus(depth, 0.8, 1.5)
 
 
 def test_grain_restores_noise_in_blurred_areas_only():
