@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from defocus_cli.training.losses.dmenet import (
@@ -12,6 +13,7 @@ from defocus_cli.training.losses.dmenet import (
     blur_map_loss,
     content_loss,
     discriminator_loss,
+    quantile_loss,
     sharpness_loss,
     ssim_map,
 )
@@ -43,6 +45,21 @@ def test_l1_blur_map_loss_is_the_mean_absolute_error() -> None:
     assert math.isclose(float(aux), 4.0) and math.isclose(float(total), 0.25 + 4.0)
     squared, _ = blur_map_loss(out, y, radius_scale_px=8.0, aux_weight=0.0, kind="mse")
     assert math.isclose(float(squared), 0.125)
+
+
+def test_quantile_loss_weighs_over_and_under_reading_by_the_quantile() -> None:
+    y = torch.zeros(1, 1, 16, 16)
+    over, under = _output_equal_to(y), _output_equal_to(y)
+    over.radius_px, under.radius_px = over.radius_px + 8.0, under.radius_px - 8.0  # +-1 normalized
+    for out, expected in ((over, 0.7), (under, 0.3)):
+        total, _ = blur_map_loss(out, y, radius_scale_px=8.0, aux_weight=0.0, kind="quantile", quantile=0.3)
+        assert math.isclose(float(total), expected, rel_tol=1e-6)
+    # The minimizer of the pinball loss over a spread of targets is their quantile.
+    targets = torch.arange(10.0)
+    costs = [float(quantile_loss(torch.full_like(targets, c), targets, 0.3)) for c in targets]
+    assert int(torch.tensor(costs).argmin()) in (2, 3)
+    with pytest.raises(ValueError, match="kind"):
+        blur_map_loss(over, y, radius_scale_px=8.0, kind="huber")
 
 
 def test_blur_map_loss_counts_each_auxiliary_level() -> None:

@@ -38,13 +38,18 @@ def test_unknown_model_key_is_a_usage_error() -> None:
         resolve_config("dmenet", width="tiny", overrides={"model": {"widht": 3}})
 
 
-def test_l1_map_loss_trains_and_an_unknown_one_is_a_usage_error() -> None:
+def test_l1_and_quantile_map_losses_train_and_bad_settings_are_usage_errors() -> None:
     system, cfg = _system(model={"map_loss": "l1"})
     system.set_input(_batch(cfg))
     logs = system.optimize_parameters(0)
     assert system.cfg.map_loss == "l1" and np.isfinite(logs["L_B"]) and logs["L_B"] > 0
-    with pytest.raises(UsageError, match="map_loss must be one of mse, l1"):
+    with pytest.raises(UsageError, match="map_loss must be one of mse, l1, quantile"):
         _system(model={"map_loss": "huber"})
+    system, cfg = _system(model={"map_loss": "quantile", "map_quantile": 0.3})
+    system.set_input(_batch(cfg))
+    assert np.isfinite(system.optimize_parameters(0)["L_B"])
+    with pytest.raises(UsageError, match="map_quantile"):
+        _system(model={"map_loss": "quantile", "map_quantile": 1.0})
 
 
 def test_one_step_without_real_data_uses_only_synthetic_terms() -> None:

@@ -40,24 +40,39 @@ def resize_map(y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.adaptive_avg_pool2d(y, size)
 
 
-#: Per-pixel errors :func:`blur_map_loss` can average: the paper's squared error (Eq. 5), or
-#: the absolute error, whose minimizer is the conditional median rather than the mean, i.e.
-#: what the MAE of the evaluation tables rewards.
-MAP_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+def quantile_loss(pred: torch.Tensor, target: torch.Tensor, quantile: float) -> torch.Tensor:
+    """Mean pinball loss: minimized by the ``quantile`` of the target given the input, so a
+    quantile below 0.5 reads blur low wherever it is uncertain (0.5 gives half the L1)."""
+    residual = target - pred
+    return torch.maximum(quantile * residual, (quantile - 1.0) * residual).mean()
+
+
+#: Per-pixel errors :func:`blur_map_loss` can average: the paper's squared error (Eq. 5); the
+#: absolute error, whose minimizer is the conditional median rather than the mean, i.e. what
+#: the MAE of the evaluation tables rewards; or the pinball loss of a chosen quantile.
+MAP_LOSSES = ("mse", "l1", "quantile")
 
 
 def blur_map_loss(
-    out: BlurOutput, target_px: torch.Tensor, radius_scale_px: float, aux_weight: float = 1.0, kind: str = "mse"
+    out: BlurOutput, target_px: torch.Tensor, radius_scale_px: float, aux_weight: float = 1.0, kind: str = "mse",
+    quantile: float = 0.5,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """L_B (Eq. 5) with the scale-wise auxiliary loss L_aux (Eq. 6); returns ``(L_B, L_aux)``.
 
     ``target_px``: Bx1xHxW ground-truth CoC radius in px, the size of ``out.radius_px``.
     Both are divided by ``radius_scale_px`` before the error (``kind``, one of
-    :data:`MAP_LOSSES`) is taken.
+    :data:`MAP_LOSSES`; ``quantile`` is the pinball loss's) is taken.
     """
     if target_px.shape != out.radius_px.shape:
         raise ValueError(f"target {tuple(target_px.shape)} != prediction {tuple(out.radius_px.shape)}")
-    error = MAP_LOSSES[kind]
+    if kind not in MAP_LOSSES:
+        raise ValueError(f"kind must be one of {MAP_LOSSES}, got {kind!r}")
+
+    def error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if kind == "quantile":
+            return quantile_loss(pred, target, quantile)
+        return F.l1_loss(pred, target) if kind == "l1" else F.mse_loss(pred, target)
+
     y = target_px / radius_scale_px
     main = error(out.radius_px / radius_scale_px, y)
     aux = sum(

@@ -88,8 +88,11 @@ class DMENetModelConfig:
     epoch_size: int = 8231
     #: steps over which the lr ramps up from 0 (a fine-tune's fresh Adam moments are noisy)
     warmup_steps: int = 0
-    #: per-pixel error of L_B and L_aux: "mse" (Eq. 5) or "l1" (the MAE the tables report)
+    #: per-pixel error of L_B and L_aux: "mse" (Eq. 5), "l1" (the MAE the tables report) or
+    #: "quantile" (the pinball loss of ``map_quantile``: below 0.5 the map reads blur low
+    #: where it is unsure, as a magnification needs)
     map_loss: str = "mse"
+    map_quantile: float = 0.5
     weights: DMENetWeights = field(default_factory=DMENetWeights)
     vgg19: str | None = None
 
@@ -112,6 +115,8 @@ class DMENetModelConfig:
                 values[key] = tuple(int(v) for v in values[key])
         if values.get("map_loss", "mse") not in MAP_LOSSES:
             raise UsageError(f"model.map_loss must be one of {', '.join(MAP_LOSSES)}, got {values['map_loss']!r}")
+        if not 0.0 < float(values.get("map_quantile", 0.5)) < 1.0:
+            raise UsageError(f"model.map_quantile must be within (0, 1), got {values['map_quantile']!r}")
         return cls(**values)
 
 
@@ -299,7 +304,8 @@ class DMENetSystem(TrainingSystem):
 
         # Eq. 3, with D frozen
         set_requires_grad(self.discriminator, False)
-        l_b, l_aux = blur_map_loss(out_s, x["coc_radius_px"], scale, w.aux, self.cfg.map_loss)
+        l_b, l_aux = blur_map_loss(out_s, x["coc_radius_px"], scale, w.aux, self.cfg.map_loss,
+                                   self.cfg.map_quantile)
         l_c = content_loss(out_s.radius_px / scale, x["coc_radius_px"] / scale, self.content)
         l_g = l_b + w.content * l_c
         logs.update(L_B=l_b.item(), L_aux=l_aux.item(), L_C=l_c.item())
