@@ -73,7 +73,7 @@ GUIDED_EPS = 1e-3
 #: Offsets (px) B also sees the working image and its mirror at: none and half its stride
 #: (:func:`~defocus_cli.ops.views.averaged_over_views`, 4 passes). On 48 held-out scenes the
 #: 13 000-step release scored MAE 0.856 px in one pass, 0.840 with the mirror and 0.826 with
-#: the mirror and this shift (the shipped fine-tune: 0.849 / 0.826 / 0.821). The offset was
+#: the mirror and this shift (the shipped model: 0.768 / 0.753 / 0.748). The offset was
 #: chosen on two other sets of 48, where it gained 0.7-0.9 % over the mirror alone;
 #: shifting across, down and both (8 passes) gained nothing more. A spec may list its own
 #: (``extra['view_shifts_px']``; ``[0]``: the mirror alone).
