@@ -50,6 +50,8 @@ def test_l1_and_quantile_map_losses_train_and_bad_settings_are_usage_errors() ->
     assert np.isfinite(system.optimize_parameters(0)["L_B"])
     with pytest.raises(UsageError, match="map_quantile"):
         _system(model={"map_loss": "quantile", "map_quantile": 1.0})
+    with pytest.raises(UsageError, match="map_quantile is for model.map_loss=quantile"):
+        _system(model={"map_loss": "l1", "map_quantile": 0.3})
 
 
 def test_one_step_without_real_data_uses_only_synthetic_terms() -> None:

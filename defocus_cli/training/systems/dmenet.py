@@ -115,8 +115,11 @@ class DMENetModelConfig:
                 values[key] = tuple(int(v) for v in values[key])
         if values.get("map_loss", "mse") not in MAP_LOSSES:
             raise UsageError(f"model.map_loss must be one of {', '.join(MAP_LOSSES)}, got {values['map_loss']!r}")
-        if not 0.0 < float(values.get("map_quantile", 0.5)) < 1.0:
+        quantile = float(values.get("map_quantile", 0.5))
+        if not 0.0 < quantile < 1.0:
             raise UsageError(f"model.map_quantile must be within (0, 1), got {values['map_quantile']!r}")
+        if quantile != 0.5 and values.get("map_loss") != "quantile":
+            raise UsageError("model.map_quantile is for model.map_loss=quantile")
         return cls(**values)
 
 
