@@ -5,7 +5,8 @@ textures. Each gallery is one sheet, one photo per row, a caption above every ti
 
 - ``refocus.jpg``: input, ``deblur``, ``refocus --delta -5`` (nearer) and ``--delta 5`` (farther);
 - ``depth.jpg``: input, ``depth --colorize``, ``shallow-dof`` focused near and far at K = 2 %,
-  and focused near at K = 4 %, all with the predicted depth;
+  and auto-focused at K = 4 %, with a single focus plane and with ``--focus-range 0.3``, all
+  with the predicted depth;
 - ``magnify.jpg``: input, ``defocus-map --colorize``, ``magnify -m 2`` and ``-m 4``.
 
     python docs/make_gallery.py [--only refocus,depth,magnify] [-o docs/gallery]
@@ -50,6 +51,9 @@ GALLERIES: dict[str, list[Step]] = {
          lambda src, out: _cli("shallow-dof", str(src), "--focus-depth", "0.1", "--blur-radius", "2%", "-o", str(out)), "jpg"),
         ("shallow-dof, auto focus, K 4%",
          lambda src, out: _cli("shallow-dof", str(src), "--blur-radius", "4%", "-o", str(out)), "jpg"),
+        ("auto focus, K 4%, focus range 0.3",
+         lambda src, out: _cli("shallow-dof", str(src), "--blur-radius", "4%", "--focus-range", "0.3", "-o", str(out)),
+         "jpg"),
     ],
     "magnify": [
         ("defocus-map --colorize", lambda src, out: _cli("defocus-map", str(src), "--colorize", "-o", str(out)), "png"),
