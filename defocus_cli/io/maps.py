@@ -198,7 +198,10 @@ def colorize_map(values: np.ndarray, unit_label: str, vmin: float | None = None,
     bar_height = max(6, text_height)
     strip_height = margin + bar_height + margin // 2 + text_height * 2 + margin + text_height + margin
     strip = np.full((strip_height, width, 3), 255, dtype=np.uint8)
-    bar_left, bar_right = margin, max(margin + 2, width - margin)
+    # The bar keeps its margins where they fit; a map only a few pixels wide (a 1x1 photo, a
+    # thin strip) gets a bar across its whole width instead of one that lies outside it.
+    bar_left = margin if width >= 2 * margin + 2 else 0
+    bar_right = width - bar_left
     ramp = np.linspace(0, 255, bar_right - bar_left).astype(np.uint8)[None, :]
     bar = cv2.applyColorMap(np.repeat(ramp, bar_height, axis=0), cv2.COLORMAP_VIRIDIS)[..., ::-1]
     strip[margin : margin + bar_height, bar_left:bar_right] = bar

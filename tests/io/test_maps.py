@@ -105,6 +105,15 @@ def test_colorize_has_a_legend_and_is_monotone() -> None:
     assert np.array_equal(colorize_map(ramp, "x", vmax=10)[:60], preview[:60])
 
 
+
+@pytest.mark.parametrize("width", [1, 2, 3, 7, 9, 10])
+def test_colorize_maps_a_few_pixels_wide(width: int) -> None:
+    # narrower than the legend's margins: the bar spans the strip instead of lying outside it
+    values = np.linspace(0, 4, 5 * width, dtype=np.float32).reshape(5, width)
+    preview = colorize_map(values, "CoC radius, px")
+    assert preview.dtype == np.uint8 and preview.shape[1] == width and preview.shape[0] > 5
+    assert not (preview[5:] == 255).all()  # the legend drew something
+
 @pytest.mark.parametrize("fmt", ["png", "npy", "tiff"])
 def test_mask_kind(tmp_path: Path, fmt: str) -> None:
     mask = np.zeros((6, 9), np.float32)
