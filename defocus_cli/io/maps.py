@@ -91,7 +91,7 @@ def load_map(source: str | os.PathLike[str] | bytes, name: str | None = None) ->
     three-channel file is accepted only when its channels are equal (a gray map saved as RGB).
 
     Raises:
-        InputError: missing, unreadable or multi-channel input, with a one-line message.
+        InputError: missing, unreadable, empty or multi-channel input, with a one-line message.
     """
     if isinstance(source, (bytes, bytearray)):
         data, name = bytes(source), name or "<stdin>"
@@ -151,6 +151,8 @@ def _single_channel(values: np.ndarray, name: str) -> np.ndarray:
         raise InputError(f"{name}: a map must have one channel, got a colour image")
     if values.ndim != 2:
         raise InputError(f"{name}: a map must be HxW, got shape {values.shape}")
+    if values.size == 0:
+        raise InputError(f"{name}: the map is empty ({values.shape[1]}x{values.shape[0]} pixels)")
     return values
 
 

@@ -81,6 +81,10 @@ def test_bad_maps_give_one_line(tmp_path: Path) -> None:
     np.save(tmp_path / "cube.npy", np.zeros((2, 3, 5)))
     with pytest.raises(InputError, match="HxW"):
         load_map(tmp_path / "cube.npy")
+    for shape in ((0, 0), (0, 4)):
+        np.save(tmp_path / "no_pixels.npy", np.zeros(shape, np.float32))
+        with pytest.raises(InputError, match="the map is empty"):
+            load_map(tmp_path / "no_pixels.npy")
 
 
 def test_encode_checks_its_arguments() -> None:
