@@ -9,7 +9,7 @@ import click
 from defocus_cli.cli.depth_options import installed_model, open_task_model
 from defocus_cli.cli.jobs import MapResult, Prepared, run_map_job
 from defocus_cli.cli.model_options import model_options
-from defocus_cli.cli.options import JobOptions, map_job_options
+from defocus_cli.cli.options import FiniteFloatRange, JobOptions, map_job_options
 from defocus_cli.errors import UsageError
 from defocus_cli.io.image import LoadedImage
 
@@ -54,7 +54,7 @@ def _check_combinations(ctx: click.Context, job: JobOptions, method: str | None,
               help="learned: DMENet (a defocus-map model), run where the photo's blur matches its "
                    "training blur. classical: Zhuo & Sim 2011 edge re-blur ratio + edge-aware "
                    "propagation (no weights). Default: learned when a model is installed, else classical.")
-@click.option("--binary", "binary_px", type=click.FloatRange(min=0.0, min_open=True), default=None, metavar="RADIUS",
+@click.option("--binary", "binary_px", type=FiniteFloatRange(min=0.0, min_open=True), default=None, metavar="RADIUS",
               help="Write a 0/1 blur mask instead (1 = CoC radius above RADIUS px); PNG is 8-bit black/white.")
 @model_options(TASK)
 def defocus_map(job: JobOptions, method: str | None, binary_px: float | None, model: str | None, device: str,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from defocus_cli.cli.options import FiniteFloatRange
 from defocus_cli.cli.train import require_torch
 
 
@@ -43,7 +44,7 @@ from defocus_cli.cli.train import require_torch
 @click.option("--default", "make_default", is_flag=True, help="Mark it the default model of its task.")
 @click.option("--working-resolution", type=click.IntRange(min=16), metavar="PX",
               help="Long side the pipelines run the network at (recorded in its spec; default: the pipeline's).")
-@click.option("--working-blur", type=click.FloatRange(min=0.5), metavar="PX",
+@click.option("--working-blur", type=FiniteFloatRange(min=0.5), metavar="PX",
               help="deblur/refocus: the photo blur (px, 95th percentile of the classical map) that --mode scaled "
                    "brings a photo to for this network (default 5).")
 def export(run: Path, output: Path, name: str | None, manifest: str | None, checkpoint: Path | None,

@@ -6,7 +6,7 @@ import click
 
 from defocus_cli.cli.jobs import JobResult, Prepared, run_image_job
 from defocus_cli.cli.model_options import LoadedModel, model_options, open_model
-from defocus_cli.cli.options import JobOptions, image_job_options
+from defocus_cli.cli.options import FiniteFloatRange, JobOptions, image_job_options
 from defocus_cli.cli.render_options import map_file_for, render_options
 from defocus_cli.errors import InputError, UsageError, WeightsError
 from defocus_cli.io.image import LoadedImage
@@ -47,7 +47,7 @@ def _open_map_model(device: str, threads: int | None) -> LoadedModel:
 
 @click.command("magnify")
 @image_job_options
-@click.option("-m", "--magnification", type=click.FloatRange(1.0, 4.0), default=2.0, show_default=True,
+@click.option("-m", "--magnification", type=FiniteFloatRange(1.0, 4.0), default=2.0, show_default=True,
               help="Aperture m times wider: every blur radius r becomes about m*r (1 = unchanged).")
 @click.option("--method", type=click.Choice(["map", "gan"]), default="map", show_default=True,
               help="map: defocus map (classical, or --defocus-map) + lens-blur renderer. gan: the "

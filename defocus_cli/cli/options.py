@@ -21,6 +21,7 @@ of --format/--quality/--strip-metadata.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -71,6 +72,23 @@ class JobOptions:
     strip_metadata: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     colorize: bool = False
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses NaN and infinities.
+
+    NaN compares false with both bounds, so ``FloatRange(1, 4)`` lets ``nan`` through to the
+    pipelines, and a range open at one end lets ``inf`` through too.
+
+    >>> FiniteFloatRange(1.0, 4.0).convert("2.5", None, None)
+    2.5
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def _shard_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:

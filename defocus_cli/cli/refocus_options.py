@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from defocus_cli.cli.model_options import LoadedModel, open_model
+from defocus_cli.cli.options import FiniteFloatRange
 from defocus_cli.errors import UsageError, WeightsError
 from defocus_cli.models.registry import get_registry
 from defocus_cli.ops.views import PASSES
@@ -27,7 +28,7 @@ def mode_options(command: F) -> F:
              "(fewer artefacts, higher scores), 1 is fastest. auto: "
              + ", ".join(f"{n} in {mode} mode" for mode, n in DEFAULT_PASSES.items()) + ".")(command)
     command = click.option(
-        "--scale", type=click.FloatRange(0.0, 1.0, min_open=True), default=None, metavar="S",
+        "--scale", type=FiniteFloatRange(0.0, 1.0, min_open=True), default=None, metavar="S",
         help="With --mode scaled: run at this fraction of the photo's size instead of the estimated one.")(command)
     return click.option(
         "--mode", type=click.Choice(MODES), default=DEFAULT_MODE, show_default=True,

@@ -17,7 +17,7 @@ from defocus_cli.cli.depth_options import (
 )
 from defocus_cli.cli.jobs import JobResult, Prepared, run_image_job
 from defocus_cli.cli.model_options import LoadedModel
-from defocus_cli.cli.options import JobOptions, image_job_options
+from defocus_cli.cli.options import FiniteFloatRange, JobOptions, image_job_options
 from defocus_cli.cli.render_options import map_file_for, render_options
 from defocus_cli.errors import InputError, UsageError
 from defocus_cli.io.image import LoadedImage
@@ -77,12 +77,12 @@ def _radius_callback(ctx: click.Context, param: click.Parameter, value: str) -> 
                    "Default: predicted by the depth network (--depth-model).")
 @click.option("--depth-kind", type=click.Choice(["inverse", "metric"]), default="inverse", show_default=True,
               help="With --depth: inverse = normalized inverse depth; metric = distances, converted to 1/z normalized.")
-@click.option("--focus-depth", type=click.FloatRange(0.0, 1.0), default=None,
+@click.option("--focus-depth", type=FiniteFloatRange(0.0, 1.0), default=None,
               help="Focus plane D_focus in [0, 1] (same units as the depth).")
 @click.option("--focus-point", callback=_point_callback, metavar="X,Y",
               help="Focus on the subject at X,Y (pixels of the displayed image, or X%,Y%). "
                    "Default (no --focus-depth either): the nearest large region near the centre.")
-@click.option("--focus-range", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="R",
+@click.option("--focus-range", type=FiniteFloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="R",
               help="Depth of field: the band of depths of width R (same units as the depth) centred "
                    "on the focus stays sharp, blur growing beyond it; 0 = a single focus plane.")
 @click.option("--blur-radius", default="2%", show_default=True, callback=_radius_callback, metavar="K|K%",
