@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import numpy as np
 
 from defocus_cli.cli.jobs import JobResult, Prepared, run_image_job
 from defocus_cli.cli.model_options import LoadedModel, model_options, open_model
@@ -92,10 +93,15 @@ def magnify(job: JobOptions, magnification: float, method: str, defocus_map_spec
         def process(image: LoadedImage) -> JobResult:
             coc = None
             if defocus_map_spec is not None:
-                coc = load_map(map_file_for(defocus_map_spec, image.source, "defocus map"))
+                map_file = map_file_for(defocus_map_spec, image.source, "defocus map")
+                coc = load_map(map_file)
                 if coc.shape != image.rgb.shape[:2]:
                     raise InputError(f"defocus map is {coc.shape[1]}x{coc.shape[0]} but the image is "
                                      f"{image.width}x{image.height}; maps are in pixels of their image")
+                if not np.isfinite(coc).all():
+                    # A .npy or float TIFF can hold them; no radius can be read from them.
+                    raise InputError(f"defocus map {map_file} has NaN or infinite values; "
+                                     "it must hold finite CoC radii in px")
             info = {"m": magnification, "method": method, "defocus_map": "given" if coc is not None else estimator}
             pixels = run_magnify(image.rgb, magnification, method, defocus_map_px=coc, bokeh=bokeh,
                                  highlights=highlights, grain=not no_grain, model=net, map_model=map_net,

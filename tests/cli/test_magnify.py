@@ -56,6 +56,23 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert code == 1 and "maps are in pixels of their image" in err
 
 
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("method", ["map", "gan"])
+def test_given_defocus_map_with_non_finite_values_fails_the_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  bad: float, method: str) -> None:
+    if method == "gan":
+        monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(install_magnify(tmp_path / "weights")))
+    write_photo(tmp_path / "p.png", size=(40, 30))
+    coc = np.full((30, 40), 2.0, np.float32)
+    coc[5, 7] = bad
+    np.save(tmp_path / "map.npy", coc)
+    code, _, err = run_cli(["magnify", "p.png", "-m", "2", "--method", method, "--defocus-map", "map.npy"],
+                           cwd=tmp_path)
+    assert code == 1 and "NaN or infinite" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p_magnify.png").exists()
+
 def test_main_job_line_on_the_example_photo(tmp_path: Path) -> None:
     # The README's first command, with no weights, in a fresh interpreter; torch stays out.
     example = REPO / "examples" / "chelsea.jpg"
