@@ -116,7 +116,7 @@ SetupFn = Callable[[], "Prepared | ProcessFn"]
 
 
 def run_image_job(command: str, job: JobOptions, process: Callable[[LoadedImage], JobResult] | None = None, *,
-                  setup: SetupFn | None = None) -> None:
+                  setup: SetupFn | None = None, written: dict[str, str] | None = None) -> None:
     """Run ``process`` over every input of ``job`` and write photos; exits 1 if any failed.
 
     Args:
@@ -125,8 +125,12 @@ def run_image_job(command: str, job: JobOptions, process: Callable[[LoadedImage]
         process: photo -> :class:`JobResult`; or give ``setup`` instead.
         setup: called once, after the command line is validated and before the first
             input, returning a :class:`Prepared` (or a bare process function).
+        written: the batch's record of its outputs (absolute path -> input), to share with
+            a second output that ``process`` writes (``ExtraOutput.written``): each input's
+            output is entered before ``process`` runs, so the second output cannot take
+            its name.
     """
-    _Batch(command, job, maps=False, kind=None).run(process, setup)
+    _Batch(command, job, maps=False, kind=None, written=written).run(process, setup)
 
 
 def run_map_job(command: str, job: JobOptions, kind: str, process: Callable[[LoadedImage], MapResult] | None = None,
@@ -179,12 +183,13 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 class _Batch:
-    def __init__(self, command: str, job: JobOptions, maps: bool, kind: str | None) -> None:
+    def __init__(self, command: str, job: JobOptions, maps: bool, kind: str | None,
+                 written: dict[str, str] | None = None) -> None:
         self.command = command
         self.job = job
         self.maps = maps
         self.kind = kind
-        self.written: dict[str, str] = {}
+        self.written: dict[str, str] = {} if written is None else written
         self.folder = False  # whether -o names a folder; set by _validate
 
     # ------------------------------------------------------------------ validation
@@ -282,6 +287,7 @@ class _Batch:
         job = self.job
         started = time.perf_counter()
         destination: str | None = None
+        claimed: str | None = None
         info: dict[str, Any] = dict(common_info)
         try:
             source: bytes | Path = _binary(sys.stdin).read() if item.is_stdin else item.path  # type: ignore[assignment]
@@ -294,6 +300,11 @@ class _Batch:
             destination = output_path(item, job.output, self.command, extension, folder)
             if not self._check_destination(destination, item):
                 return Outcome(item.display, destination, "skipped", seconds=time.perf_counter() - started, info=info)
+            if destination != STDIN:
+                # Taken before the work, so that a second output written by process (refocus
+                # --keep-radiance) is refused this name instead of being replaced by the result.
+                claimed = os.path.abspath(destination)
+                self.written[claimed] = item.display
             result = process(image)
             if self.maps:
                 data = self._encode_map(result, image, fmt)
@@ -308,6 +319,8 @@ class _Batch:
                 info["notes"] = notes
             return Outcome(item.display, destination, "ok", seconds=time.perf_counter() - started, info=info)
         except InputError as error:
+            if claimed is not None:
+                self.written.pop(claimed, None)  # nothing was written there
             message = str(error)
             if not message.startswith(item.display):
                 message = f"{item.display}: {message}"
@@ -373,6 +386,8 @@ def check_destination(destination: str, source: Path | None, job: JobOptions, wr
                                target.exists() and source.exists() and os.path.samefile(target, source)):
         raise InputError(f"{who}: {what} {destination} is the input itself{itself_hint}")
     if key in written:
+        if written[key] == who:
+            raise InputError(f"{who}: {what} {destination} is this input's main output too; choose another name")
         raise InputError(f"{who}: {what} {destination} was already written for {written[key]} in this batch; "
                          f"{apart_hint}")
     if target.is_dir():

@@ -111,4 +111,4 @@ def refocus(job: JobOptions, delta: int, keep_radiance: str | None, mode: str, s
 
         return Prepared(process, info=info)
 
-    run_image_job("refocus", job, setup=setup)
+    run_image_job("refocus", job, setup=setup, written=extra.written if extra is not None else None)

@@ -164,6 +164,16 @@ def test_keep_radiance_never_replaces_the_input(tmp_path: Path, weights: Path) -
     assert (tmp_path / "p.png").read_bytes() == before and _files(tmp_path) == ["p.png"]
 
 
+@pytest.mark.parametrize("extra", [[], ["--overwrite"]])
+def test_keep_radiance_never_takes_the_main_output_name(tmp_path: Path, weights: Path, extra: list[str]) -> None:
+    # the default main output p_refocus.png, named as the radiance file or reached by a template
+    _photo(tmp_path)
+    for target in ("p_refocus.png", "{stem}_refocus.{ext}"):
+        code, _, err = run_cli(["refocus", "p.png", "-d", "5", "--keep-radiance", target, *extra], cwd=tmp_path)
+        assert code == 1 and "is this input's main output too" in err and len(err.strip().splitlines()) == 1
+        assert _files(tmp_path) == ["p.png"]
+
+
 def test_untrained_delta_blends_the_nearest_trained_steps(tmp_path: Path, weights: Path) -> None:
     _photo(tmp_path)
     code, out, err = run_cli(["refocus", "p.png", "-d", "3", "--json"], cwd=tmp_path)
