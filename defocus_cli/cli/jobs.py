@@ -197,8 +197,6 @@ class _Batch:
         job = self.job
         if job.overwrite and job.skip_existing:
             raise UsageError("--overwrite and --skip-existing contradict each other; pick one")
-        if self.maps and job.colorize and job.format == "npy":
-            raise UsageError("--colorize writes an image; use --format png or tiff with it")
         arguments = job.inputs
         if not arguments:
             if not _stdin_is_piped():
@@ -213,6 +211,9 @@ class _Batch:
             raise InputError(f"no photos (JPEG, PNG, TIFF, WebP) found in {where}{hint}")
         folder = output_is_folder(job.output, items, arguments) if job.output else False
         self.folder = folder
+        # After the folder test: the format may come from -o's suffix (-o map.npy).
+        if self.maps and job.colorize and self._map_format()[0] == "npy":
+            raise UsageError("--colorize writes an image; use --format png or tiff with it")
         to_stdout = job.output == STDIN or (job.output is None and any(item.is_stdin for item in items))
         if job.output == STDIN:
             if len(items) > 1:

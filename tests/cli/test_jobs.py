@@ -286,6 +286,15 @@ def test_map_job_formats_and_colorize(tmp_path: Path) -> None:
     assert code == 2
 
 
+@pytest.mark.parametrize("output", ["m.npy", "{stem}.npy", "out.NPY"])
+def test_colorize_into_an_npy_named_by_output_is_a_usage_error(tmp_path: Path, output: str) -> None:
+    # a preview is an image: -o's .npy suffix picks the format as --format npy does
+    write_photo(tmp_path / "p.jpg")
+    code, out, err = run_cli(["coc", "p.jpg", "--colorize", "-o", output], cwd=tmp_path)
+    assert code == 2 and out == b"" and "--colorize writes an image" in err
+    assert _files(tmp_path) == ["p.jpg"]
+
+
 @pytest.mark.parametrize("args", [["--format", "gif"], ["--quality", "0"], ["--shard", "x"], ["--bogus"]])
 def test_bad_options_are_usage_errors(tmp_path: Path, args: list[str]) -> None:
     write_photo(tmp_path / "a.jpg")
