@@ -214,6 +214,7 @@ class _Batch:
         # After the folder test: the format may come from -o's suffix (-o map.npy).
         if self.maps and job.colorize and self._map_format()[0] == "npy":
             raise UsageError("--colorize writes an image; use --format png or tiff with it")
+        self._check_output_suffix()
         to_stdout = job.output == STDIN or (job.output is None and any(item.is_stdin for item in items))
         if job.output == STDIN:
             if len(items) > 1:
@@ -253,6 +254,23 @@ class _Batch:
             hinted = self._suffix_hint()
             fmt = hinted if hinted in MAP_EXTENSIONS else "png"
         return fmt, MAP_EXTENSIONS[fmt]
+
+    def _check_output_suffix(self) -> None:
+        """Under --format auto, -o FILE's suffix picks the format: one that names no format this
+        job writes (out.gif, map.jpg) is a usage error rather than the wrong data under that name.
+        A name without a suffix keeps the input's format (-o /dev/stdout)."""
+        output = self.job.output
+        if self.job.format != "auto" or not output or output == STDIN or self.folder:
+            return
+        suffix = Path(output).suffix
+        if not suffix or "{" in suffix:
+            return
+        hinted = self._suffix_hint()
+        if hinted in (MAP_EXTENSIONS if self.maps else EXTENSIONS):
+            return
+        names = ".png, .npy or .tif" if self.maps else ".jpg, .png, .tif or .webp"
+        raise UsageError(f"-o {output}: {self.command} does not write {suffix} files; name a {names} file, "
+                         "or give --format")
 
     def _suffix_hint(self) -> str | None:
         """The format named by -o's suffix (a file or a template with a literal extension)."""

@@ -47,6 +47,22 @@ def test_output_file_suffix_chooses_format(tmp_path: Path) -> None:
     assert load_image(tmp_path / "x.jpg").format == "tiff"  # an explicit --format wins
 
 
+@pytest.mark.parametrize(("command", "output"), [
+    ("invert", "r.gif"), ("invert", "r.npy"), ("invert", "{stem}_r.bmp"), ("coc", "m.jpg"), ("coc", "m.webp"),
+])
+def test_output_suffix_naming_no_format_the_job_writes_is_a_usage_error(tmp_path: Path, command: str,
+                                                                         output: str) -> None:
+    write_photo(tmp_path / "a.png")
+    code, out, err = run_cli([command, "a.png", "-o", output], cwd=tmp_path)
+    assert code == 2 and out == b"" and "or give --format" in err and len(err.strip().splitlines()) == 1
+    assert _files(tmp_path) == ["a.png"]
+    # an explicit --format writes under any name, and a name without a suffix keeps the input's
+    code, _, err = run_cli([command, "a.png", "-o", output, "--format", "png"], cwd=tmp_path)
+    assert code == 0, err
+    code, _, err = run_cli([command, "a.png", "-o", "plain"], cwd=tmp_path)
+    assert code == 0 and (tmp_path / "plain").exists(), err
+
+
 def test_output_folder_keeps_sub_paths(tmp_path: Path) -> None:
     for name in ("shoot/a.jpg", "shoot/day2/a.jpg", "shoot/day2/deep/b.png"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
