@@ -411,6 +411,11 @@ def check_destination(destination: str, source: Path | None, job: JobOptions, wr
                          f"{apart_hint}")
     if target.is_dir():
         raise InputError(f"{who}: {what} {destination} is a folder")
+    if target.exists() and not target.is_file():
+        # A device or pipe (/dev/null, /dev/stdout): the atomic write's rename would put a
+        # regular file in its place.
+        raise InputError(f"{who}: {what} {destination} is a device or pipe, not a file; name a file "
+                         "(-o - writes to stdout)")
     if target.exists():
         if job.skip_existing:
             return False

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +175,19 @@ def test_output_equal_to_input_is_always_refused(tmp_path: Path) -> None:
     code, _, err = run_cli(["invert", ".", "-o", ".", "--overwrite"], cwd=tmp_path)
     assert code == 1 and "input itself" in err
     assert (tmp_path / "a.png").read_bytes() == before
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite"]])
+def test_output_onto_a_pipe_is_refused_and_the_pipe_kept(tmp_path: Path, extra: list[str]) -> None:
+    # as -o /dev/null or /dev/stdout would be: renaming a file over them replaces the node
+    write_photo(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "link.png").symlink_to(tmp_path / "pipe.png")
+    for target in ("pipe.png", "link.png"):
+        code, _, err = run_cli(["invert", "a.png", "-o", target, *extra], cwd=tmp_path)
+        assert code == 1 and "is a device or pipe, not a file" in err and len(err.strip().splitlines()) == 1
+    assert stat.S_ISFIFO(os.stat(tmp_path / "pipe.png").st_mode) and (tmp_path / "link.png").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "link.png", "pipe.png"]
 
 
 def test_names_colliding_inside_a_batch_fail_the_later_input(tmp_path: Path) -> None:
