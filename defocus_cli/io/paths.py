@@ -18,6 +18,7 @@ Rules (documented in the README):
 from __future__ import annotations
 
 import os
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from defocus_cli.errors import UsageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp")
 STDIN = "-"
+#: The placeholders of an output template.
+TEMPLATE_FIELDS = ("stem", "ext", "name", "command", "parent", "subdir")
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,16 @@ def output_path(item: InputItem, output: str | None, command: str, extension: st
         return STDIN
     stem = item.path.stem if item.path is not None else "stdin"
     if looks_like_template(output):
+        hint = ", ".join(f"{{{name}}}" for name in TEMPLATE_FIELDS)
         try:
+            # Plain placeholders only: str.format would also follow {stem.upper} or {stem[0]},
+            # and pad to {stem:>99999999999} until memory runs out.
+            for _, field_name, spec, conversion in string.Formatter().parse(output):
+                if field_name is None:
+                    continue
+                if field_name not in TEMPLATE_FIELDS or spec or conversion:
+                    shown = field_name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+                    raise UsageError(f"bad -o template {output!r} ({{{shown}}}); use {hint}")
             return output.format(
                 stem=stem,
                 ext=extension,
@@ -148,9 +160,7 @@ def output_path(item: InputItem, output: str | None, command: str, extension: st
                 subdir=str(item.relative.parent),
             )
         except (KeyError, IndexError, ValueError) as error:
-            raise UsageError(
-                f"bad -o template {output!r} ({error}); use {{stem}}, {{ext}}, {{name}}, {{command}}, {{parent}}, {{subdir}}"
-            ) from None
+            raise UsageError(f"bad -o template {output!r} ({error}); use {hint}") from None
     if folder:
         return str(Path(output) / item.relative.parent / f"{stem}.{extension}")
     return output

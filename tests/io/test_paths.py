@@ -75,6 +75,15 @@ def test_output_names(tmp_path: Path) -> None:
         output_path(item, "{nope}.jpg", "magnify", "jpg", False)
 
 
+@pytest.mark.parametrize("template", ["{stem.upper}.jpg", "{stem[0]}.jpg", "{stem!r}.jpg", "{stem:>99999999999}.jpg",
+                                      "{0}.jpg", "{}.jpg", "{stem}}.jpg"])
+def test_output_templates_take_plain_placeholders_only(tmp_path: Path, template: str) -> None:
+    # no attribute or index lookups, conversions or format specs (a huge width would exhaust memory)
+    item = InputItem(tmp_path / "p.jpg", Path("p.jpg"), "p.jpg")
+    with pytest.raises(UsageError, match="bad -o template"):
+        output_path(item, template, "magnify", "jpg", False)
+
+
 def test_output_folder_detection(tmp_path: Path) -> None:
     one = [InputItem(tmp_path / "a.jpg", Path("a.jpg"), "a.jpg")]
     two = one + [InputItem(tmp_path / "b.jpg", Path("b.jpg"), "b.jpg")]
