@@ -30,6 +30,11 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
+#: What a group given no arguments raises to show its help (click >= 8.2; older ones exit 0).
+_HELP_FOR_NO_ARGUMENTS: tuple[type[click.ClickException], ...] = tuple(
+    getattr(click.exceptions, name) for name in ("NoArgsIsHelpError",) if hasattr(click.exceptions, name))
+
+
 class LazyGroup(click.Group):
     """A group that imports each subcommand's module only when that subcommand runs."""
 
@@ -65,7 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as usage:
-        usage.show()
+        if isinstance(usage, _HELP_FOR_NO_ARGUMENTS):
+            usage.show()  # `defocus` or `defocus models` alone: the help text is the answer
+        else:
+            # One line like every other user error (click's own layout adds usage and hint lines).
+            click.echo(f"defocus: error: {usage.format_message()}", err=True)
         sys.exit(usage.exit_code)
     except DefocusError as error:
         click.echo(f"defocus: error: {error}", err=True)
