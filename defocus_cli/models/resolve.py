@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, replace
@@ -211,6 +212,12 @@ def hub_download(spec: ModelSpec, *, progress: bool = True) -> Path:
     was_disabled = are_progress_bars_disabled()
     if not progress:
         disable_progress_bars()
+    hub_logger = logging.getLogger("huggingface_hub")
+    hub_level = hub_logger.level
+    if "HF_HUB_VERBOSITY" not in os.environ:
+        # The hub logs every retry of a failed request as a warning (eleven lines on stderr
+        # when the network is down); the failure is reported below in one line.
+        hub_logger.setLevel(logging.ERROR)
     try:
         path = huggingface_hub.hf_hub_download(
             spec.hub_repo, spec.hub_filename, revision=spec.revision
@@ -224,6 +231,7 @@ def hub_download(spec: ModelSpec, *, progress: bool = True) -> Path:
             f"{reason}"
         ) from None
     finally:
+        hub_logger.setLevel(hub_level)
         if not progress and not was_disabled:
             enable_progress_bars()
     return Path(path)

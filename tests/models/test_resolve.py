@@ -7,6 +7,7 @@ tests/cli/test_models_cmd.py, because huggingface_hub reads HF_ENDPOINT at impor
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from defocus_cli.errors import UsageError, WeightsError
 from defocus_cli.models.registry import ModelSpec, Registry, TensorSpec
 from defocus_cli.models.resolve import (
     HubURI,
+    hub_download,
     is_offline,
     parse_hf_uri,
     resolve_model,
@@ -138,6 +140,29 @@ def test_offline_cache_miss_gives_a_fetch_hint(
     assert is_offline(False)
     with pytest.raises(WeightsError, match="offline"):
         resolve_model("remote", "depth", registry=Registry([spec]))
+
+
+def test_failed_download_is_one_line_without_the_hubs_retry_warnings(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import huggingface_hub
+
+    def unreachable(*args: object, **kwargs: object) -> str:
+        # what the hub's HTTP layer logs while it retries a host it cannot reach
+        for attempt in range(1, 6):
+            logging.getLogger("huggingface_hub.utils._http").warning(f"Retrying in 1s [Retry {attempt}/5].")
+        raise OSError("Name or service not known\nsecond line")
+
+    monkeypatch.delenv("HF_HUB_VERBOSITY", raising=False)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", unreachable)
+    spec = ModelSpec(
+        name="remote", task="depth", hub_repo="org/remote", hub_filename="m.onnx", revision=COMMIT
+    )
+    level = logging.getLogger("huggingface_hub").level
+    with pytest.raises(WeightsError, match="could not download model 'remote'.*Name or service not known$"):
+        hub_download(spec, progress=False)
+    assert "Retry" not in capfd.readouterr().err
+    assert logging.getLogger("huggingface_hub").level == level  # restored for the caller
 
 
 def test_hub_check_uses_the_blob_content_address(tmp_path: Path) -> None:
