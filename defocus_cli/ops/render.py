@@ -330,6 +330,12 @@ def render_lens_blur(
         return image.copy()
 
     h, w = coc.shape
+    # A disc wider than the frame's diagonal already spreads each pixel over the whole frame;
+    # larger radii change nothing visible but would size the pyramid (time and memory) by
+    # the radius instead of the image.
+    reach = math.hypot(h, w)
+    if max_radius > reach:
+        coc = np.clip(coc, -reach, reach)
     levels, zero, knots, knot_index = _ladder(float(coc.min()), float(coc.max()))
     min_level = _min_level_radius(bokeh)
     sides = {"back": range(0, zero), "front": range(zero + 1, len(levels))}

@@ -173,3 +173,15 @@ def test_threaded_tiles_match_one_thread_exactly(monkeypatch):
         outputs.append((out, untouched))
     np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
     np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
+
+
+def test_radii_beyond_the_frame_are_capped_at_its_diagonal():
+    # A radius of a million pixels on a 64x96 image would otherwise size the pyramid by the
+    # radius (terabytes); past the diagonal every pixel already spreads over the whole frame.
+    rng = np.random.default_rng(0)
+    img = rng.random((64, 96, 3)).astype(np.float32)
+    diagonal = float(np.hypot(64, 96))
+    capped = render_lens_blur(img, np.full((64, 96), -diagonal, np.float32), highlights=None)
+    huge = render_lens_blur(img, np.full((64, 96), -1e6, np.float32), highlights=None)
+    np.testing.assert_array_equal(huge, capped)
+    assert float(np.ptp(huge[..., 0])) < 0.1 * float(np.ptp(img[..., 0]))
