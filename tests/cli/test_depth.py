@@ -22,7 +22,11 @@ from defocus_cli.models.registry import DEPTH_ANYTHING_V2_SMALL
 from tests.cli.jobs_testcmd import run_cli, run_subprocess
 from tests.conftest import write_photo
 from tests.hub_server import HubStandIn, hub_server_fixture  # noqa: F401 - provides hub_server
-from tests.models.tiny_deeplens import depth_anything_standin, install_deeplens
+from tests.models.tiny_deeplens import (
+    depth_anything_standin,
+    expected_deeplens_depth,
+    install_deeplens,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,8 +54,7 @@ def test_default_model_writes_a_16_bit_png_at_input_size(tmp_path: Path, weights
     with Image.open(written) as image:
         assert image.size == (53, 37) and image.mode.startswith("I")
     depth = load_map(written)
-    mean = pixels.mean(axis=2)  # the stand-in's depth is the channel mean, min-max normalized
-    np.testing.assert_allclose(depth, (mean - mean.min()) / (mean.max() - mean.min()), atol=2 / 65535)
+    np.testing.assert_allclose(depth, expected_deeplens_depth(pixels), atol=2 / 65535)
 
 
 @pytest.mark.parametrize("fmt,suffix", [("npy", "npy"), ("tiff", "tif")])

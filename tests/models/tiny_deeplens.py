@@ -56,6 +56,19 @@ def deeplens_depth_standin(path: Path | None = None, *, subject: bool = True) ->
     return _save(graph, path)
 
 
+def expected_deeplens_depth(image: np.ndarray) -> np.ndarray:
+    """What ``predict_depth`` makes of :func:`deeplens_depth_standin`'s output for a photo no
+    larger than the working resolution: the channel mean (the same for every view), smoothed
+    along the photo's edges as a DeepLens graph's map is, min-max normalized."""
+    from defocus_cli.ops.edge_aware import domain_transform_smooth
+    from defocus_cli.pipelines.depth import EDGE_AWARE_SIGMA_FRACTION, EDGE_AWARE_SIGMA_RANGE
+
+    image = np.asarray(image, np.float32)
+    smoothed = domain_transform_smooth(image.mean(axis=2), image, EDGE_AWARE_SIGMA_FRACTION * max(image.shape[:2]),
+                                       EDGE_AWARE_SIGMA_RANGE)
+    return (smoothed - smoothed.min()) / (smoothed.max() - smoothed.min())
+
+
 def depth_anything_standin(path: Path | None = None) -> bytes:
     """``pixel_values`` N3HW (sides multiples of 14) -> ``predicted_depth`` NHW = channel 0."""
     nodes = _stride_check("pixel_values", "checked", 14)
