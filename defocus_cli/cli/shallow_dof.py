@@ -165,8 +165,7 @@ def shallow_dof(job: JobOptions, depth_spec: str | None, depth_kind: str, focus_
                 info["bokeh"] = bokeh.label
             else:
                 pixels = learned_shallow_dof(image.rgb, depth, focus, k, lens_net, grain=not no_grain)
-            if depth_net is not None or lens_net is not None or how == "auto":
-                info.update(focus=how, depth="predicted" if depth_net is not None else "file", lens=lens)
+            info.update(focus=how, depth="predicted" if depth_net is not None else "file", lens=lens)
             if how == "auto":
                 info["subject"] = "saliency"
             return JobResult(pixels, info=info)

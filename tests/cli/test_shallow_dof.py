@@ -92,6 +92,15 @@ def test_without_focus_options_focuses_the_central_subject(tmp_path: Path) -> No
     np.testing.assert_allclose(result[10:22, 14:34], pixels[10:22, 14:34, :3], atol=1 / 255)
 
 
+def test_json_reports_how_the_focus_was_chosen_with_a_depth_file(tmp_path: Path) -> None:
+    photo, depth, _ = _setup(tmp_path)
+    for option, how in ((["--focus-point", "50%,50%"], "point"), (["--focus-depth", "0.9"], "depth")):
+        code, out, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), *option, "--overwrite", "--json"])
+        assert code == 0, err
+        line = json.loads(out)
+        assert (line["focus"], line["depth"], line["lens"]) == (how, "file", "classical")
+
+
 def test_aperture_is_sugar_for_blur_radius(tmp_path: Path) -> None:
     photo, depth, _ = _setup(tmp_path)
     code, out, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--focus-depth", "0.9",
