@@ -81,7 +81,8 @@ def _radius_callback(ctx: click.Context, param: click.Parameter, value: str) -> 
               help="Focus plane D_focus in [0, 1] (same units as the depth).")
 @click.option("--focus-point", callback=_point_callback, metavar="X,Y",
               help="Focus on the subject at X,Y (pixels of the displayed image, or X%,Y%). "
-                   "Default (no --focus-depth either): the nearest large region near the centre.")
+                   "Default (no --focus-depth either): the subject, found by the photo's colour saliency "
+                   "weighted towards the centre.")
 @click.option("--focus-range", type=FiniteFloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="R",
               help="Depth of field: the band of depths of width R (same units as the depth) centred "
                    "on the focus stays sharp, blur growing beyond it; 0 = a single focus plane.")

@@ -101,6 +101,11 @@ def test_json_reports_how_the_focus_was_chosen_with_a_depth_file(tmp_path: Path)
         assert (line["focus"], line["depth"], line["lens"]) == (how, "file", "classical")
 
 
+def test_help_names_the_automatic_focus_rule() -> None:
+    code, out, _ = run_cli(["shallow-dof", "--help"])
+    assert code == 0 and "colour saliency" in " ".join(out.decode().split())
+
+
 def test_aperture_is_sugar_for_blur_radius(tmp_path: Path) -> None:
     photo, depth, _ = _setup(tmp_path)
     code, out, err = run_cli(["shallow-dof", str(photo), "--depth", str(depth), "--focus-depth", "0.9",
