@@ -20,7 +20,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -295,11 +295,14 @@ def read_manifest(path: Path) -> list[ModelSpec]:
 
 def add_manifest_entry(spec: ModelSpec, path: Path | str | None = None) -> Path:
     """Add ``spec`` to a manifest (default: the bundled one), replacing an entry of the same
-    name; the file is written atomically and kept sorted by name. Returns the manifest path."""
+    name; a ``spec`` marked default takes that mark from the task's other entries. The file is
+    written atomically and kept sorted by name. Returns the manifest path."""
     if spec.is_external:
         raise ValueError("only bundled checkpoints belong in the weights manifest")
     target = Path(path) if path is not None else manifest_path()
     specs = {s.name: s for s in read_manifest(target)}
+    if spec.default:
+        specs = {n: replace(s, default=False) if s.task == spec.task else s for n, s in specs.items()}
     specs[spec.name] = spec
     text = json.dumps([spec_to_dict(specs[n]) for n in sorted(specs)], indent=2) + "\n"
     atomic_write_bytes(target, text.encode("utf-8"))  # readable by all, like any shipped file

@@ -118,6 +118,17 @@ def test_add_manifest_entry_replaces_by_name_and_keeps_order(tmp_path: Path) -> 
         add_manifest_entry(EXTERNAL_SPECS[0], manifest)
 
 
+def test_add_manifest_entry_marked_default_becomes_the_tasks_only_default(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    add_manifest_entry(bundled_spec("a-old", default=True), manifest)
+    add_manifest_entry(bundled_spec("a-depth", "depth", default=True), manifest)
+    add_manifest_entry(bundled_spec("b-new", default=True), manifest)
+    registry = load_registry(manifest, external=False)
+    assert registry.default_model("deblur").name == "b-new"
+    assert registry.default_model("depth").name == "a-depth"
+    assert [s.name for s in read_manifest(manifest) if s.default] == ["a-depth", "b-new"]
+
+
 def test_broken_manifest_is_a_weights_error(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.json"
     manifest.write_text('{"name": "x"}')
