@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from defocus_cli.cli.depth_options import installed_model, open_task_model
@@ -29,19 +27,9 @@ def _given(ctx: click.Context, name: str) -> bool:
                                                  click.core.ParameterSource.DEFAULT_MAP)
 
 
-def _writes_raw_format(job: JobOptions) -> bool:
-    """True when the map would be written as npy or TIFF (asked, or named by -o's suffix)."""
-    if job.format in ("npy", "tiff"):
-        return True
-    suffix = Path(job.output).suffix.lower() if job.output and job.output != "-" else ""
-    return job.format == "auto" and suffix in (".npy", ".tif", ".tiff")
-
-
 def _check_combinations(ctx: click.Context, job: JobOptions, method: str | None, binary_px: float | None) -> None:
     if job.colorize and binary_px is not None:
         raise UsageError("--colorize and --binary exclude each other: a 0/1 mask has no radius scale to colour")
-    if job.colorize and _writes_raw_format(job):
-        raise UsageError("--colorize writes an 8-bit RGB PNG preview; it cannot be combined with npy or TIFF output")
     if method == "classical":
         for name in _LEARNED_ONLY:
             if _given(ctx, name):

@@ -171,8 +171,7 @@ def test_binary_png_is_a_plain_black_and_white_mask(tmp_path: Path, dmenet_weigh
 @pytest.mark.parametrize("args", [
     ["--colorize", "--binary", "1"],
     ["--colorize", "--format", "npy"],
-    ["--colorize", "--format", "tiff"],
-    ["--colorize", "-o", "{stem}_preview.tif"],
+    ["--colorize", "-o", "{stem}_preview.npy"],
     ["--method", "classical", "--device", "cpu"],
     ["--method", "classical", "--model", "dmenet-test"],
 ])
@@ -183,6 +182,17 @@ def test_bad_combinations_exit_2_on_one_line(tmp_path: Path, dmenet_weights: Pat
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("defocus: error: ") and "Traceback" not in err
     assert out == b"" and _files(tmp_path) == {"p.png"}
+
+
+@pytest.mark.parametrize("args", [["--format", "tiff"], ["-o", "{stem}_preview.tif"]])
+def test_colorized_preview_can_be_a_tiff_as_for_depth(tmp_path: Path, dmenet_weights: Path, args: list[str]) -> None:
+    photo = tmp_path / "p.png"
+    write_photo(photo, size=(56, 40))
+    code, _, err = run_cli(["defocus-map", str(photo), "--colorize", "--method", "classical", *args], cwd=tmp_path)
+    assert code == 0, err
+    (written,) = [p for p in tmp_path.iterdir() if p.suffix == ".tif"]
+    with Image.open(written) as image:
+        assert image.mode == "RGB" and image.size[0] == 56 and image.size[1] > 40  # legend strip below
 
 
 def test_learned_job_never_imports_torch(tmp_path: Path, dmenet_weights: Path) -> None:
