@@ -169,5 +169,8 @@ def verify(names: tuple[str, ...]) -> None:
 @click.argument("name")
 def path(name: str) -> None:
     """Print the local file of a model; never downloads (exit 3 when it is not available)."""
-    resolved = resolve_spec(get_registry().get(name), offline=True, progress=False)
+    spec = get_registry().get(name)
+    if _local_file(spec)[0] == "remote":
+        raise WeightsError(f"model {name!r} is not downloaded yet (models path never downloads); {fetch_hint(name)}")
+    resolved = resolve_spec(spec, offline=True, progress=False)
     click.echo(str(resolved.path))

@@ -115,7 +115,8 @@ def test_offline_cache_miss_exits_3_with_a_hint(published) -> None:
     assert done.returncode == 3
     assert "defocus models fetch tiny-deblur" in done.stderr
     path = defocus(env, "models", "path", "tiny-deblur")  # `path` never downloads
-    assert path.returncode == 3 and "offline" in path.stderr
+    assert path.returncode == 3 and "not downloaded yet" in path.stderr and "offline" not in path.stderr
+    assert "defocus models fetch tiny-deblur" in path.stderr and len(path.stderr.strip().splitlines()) == 1
     assert hub.gets() == []
 
 
