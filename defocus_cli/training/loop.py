@@ -265,6 +265,8 @@ def train(
 
     total, batch_size = int(train_cfg["steps"]), int(train_cfg["batch_size"])
     end = total if stop_after is None else min(total, start_step + stop_after)
+    if start_step >= total:
+        say(f"{run} is already at step {start_step} of {total}: nothing to train (raise --steps to go on)")
     sampler = StepSampler(len(train_set), batch_size, start_step, end, rank=dist.rank(),
                           world_size=dist.world_size(), seed=int(config["data"]["seed"]))
     workers = int(train_cfg["num_workers"])

@@ -49,6 +49,10 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     assert max(_losses(cut)) == 2
     result = train("magnify", cut, resume=True)
     assert result["step"] == 4
+    said: list[str] = []
+    again = train("magnify", cut, resume=True, echo=said.append)  # already finished
+    assert again["step"] == 4 and max(_losses(cut)) == 4
+    assert any("nothing to train" in line for line in said)
     a, b = _losses(whole), _losses(cut)
     for step in (3, 4):
         for key in ("loss_g", "loss_critic", "loss_content", "lr"):
