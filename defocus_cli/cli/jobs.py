@@ -225,9 +225,11 @@ class _Batch:
             raise UsageError("--json writes to stdout, so the result cannot go there too; give -o FILE")
         if to_stdout and _stdout_is_terminal():
             raise UsageError("refusing to write binary image data to a terminal; redirect stdout or give -o FILE")
-        if job.output and looks_like_template(job.output) and len(items) > 1 and "{stem}" not in job.output \
-                and "{name}" not in job.output:
-            raise UsageError(f"-o template {job.output!r} gives every input the same name; include {{stem}}")
+        if job.output and looks_like_template(job.output):
+            if len(items) > 1 and "{stem}" not in job.output and "{name}" not in job.output:
+                raise UsageError(f"-o template {job.output!r} gives every input the same name; include {{stem}}")
+            # A bad placeholder is a usage error now, before any model loads or input is read.
+            output_path(items[0], job.output, self.command, "png", folder)
         return items, folder
 
     # ------------------------------------------------------------------ formats

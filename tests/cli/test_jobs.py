@@ -95,6 +95,9 @@ def test_template(tmp_path: Path) -> None:
     assert _files(tmp_path / "done") == ["a-invert.jpg", "b-invert.png"]
     code, _, err = run_cli(["invert", "a.jpg", "b.png", "-o", "same.{ext}"], cwd=tmp_path)
     assert code == 2 and "{stem}" in err
+    # A bad placeholder is a usage error before setup (which would fail here with exit 3).
+    code, _, err = run_cli(["needs-weights", "a.jpg", "-o", "{stem.upper}.jpg"], cwd=tmp_path)
+    assert code == 2 and "bad -o template" in err and err.count("\n") == 1
 
 
 def test_single_file_output_for_a_batch_is_a_usage_error(tmp_path: Path) -> None:
