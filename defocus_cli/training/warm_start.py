@@ -68,6 +68,55 @@ def unfolded_batchnorms(module: nn.Module, tensors: dict[str, torch.Tensor]) -> 
     return found
 
 
+def copy_weights(system: TrainingSystem, tensors: dict[str, torch.Tensor], path: Path, option: str = "--init") -> int:
+    """Copy ``tensors`` (an export's named weights, as :func:`read_export` gives them) into
+    ``system``'s inference networks; returns how many were copied. Raises :class:`UsageError`
+    (naming ``path`` after ``option``) when none belong to it or a shape differs."""
+    module = system.inference_module()
+    tensors = {**tensors, **unfolded_batchnorms(module, tensors)}
+    state = module.state_dict()
+    found = {key: tensors[key] for key in state if key in tensors}
+    if not found:
+        raise UsageError(f"{option} {path}: none of its weights belong to a {system.name} network; "
+                         f"pass a model exported from a {system.name} run")
+    for key, value in found.items():
+        if tuple(value.shape) != tuple(state[key].shape):
+            raise UsageError(f"{option} {path}: {key} is {tuple(value.shape)} there but {tuple(state[key].shape)} "
+                             "in this run; use the width and --set model.* values it was trained with")
+        state[key] = value.to(state[key].dtype)
+    module.load_state_dict(state)
+    return len(found)
+
+
+def present_outputs(system: TrainingSystem, outputs: list[str], path: Path, option: str = "--init") -> tuple[str, ...]:
+    """The names of ``system``'s graph outputs that the file at ``path`` has (a file exported
+    before an output was added still seeds a run); raises :class:`UsageError` if none."""
+    contract = system.export_contract()
+    present = tuple(t.name for t in contract.outputs if t.name in outputs)
+    if not present:
+        raise UsageError(f"{option} {path}: it has none of a {system.name} graph's outputs "
+                         f"({', '.join(t.name for t in contract.outputs)})")
+    return present
+
+
+def check_reproduces(module: nn.Module, system: TrainingSystem, path: Path, present: tuple[str, ...], copied: int,
+                     option: str = "--init") -> None:
+    """Refuse (:class:`UsageError`) a loaded ``module`` whose outputs ``present`` differ from the file's."""
+    from defocus_cli.training.export import CHECK_SIZES, check_parity
+
+    was_training = module.training
+    module.eval()
+    try:
+        check_parity(module, path, system.export_contract(), CHECK_SIZES[:1], outputs=present)
+    except DefocusError:
+        total = len(system.inference_module().state_dict())
+        raise UsageError(f"{option} {path}: this run does not reproduce the model with its weights "
+                         f"({copied} of {total} tensors matched); it was exported from a "
+                         "different configuration, or the exporter folded some weights") from None
+    finally:
+        module.train(was_training)
+
+
 def warm_start(system: TrainingSystem, path: Path, option: str = "--init") -> tuple[int, int]:
     """Copy the weights of the exported model at ``path`` into ``system``'s inference
     networks and check that they now reproduce it; returns how many tensors were copied and
@@ -76,37 +125,9 @@ def warm_start(system: TrainingSystem, path: Path, option: str = "--init") -> tu
     Raises :class:`UsageError` when the file is not an export of this system and width; its
     message names the file after ``option``, the command-line option that gave it.
     """
-    from defocus_cli.training.export import CHECK_SIZES, check_parity
-
     path = Path(path)
-    module = system.inference_module()
     tensors, outputs = read_export(path, option)
-    tensors.update(unfolded_batchnorms(module, tensors))
-    state = module.state_dict()
-    found = {key: tensors[key] for key in state if key in tensors}
-    if not found:
-        raise UsageError(f"{option} {path}: none of its weights belong to a {system.name} network; "
-                         f"pass a model exported from a {system.name} run")
-    contract = system.export_contract()
-    # A file exported before an output was added still seeds a run: compare what it has.
-    present = tuple(t.name for t in contract.outputs if t.name in outputs)
-    if not present:
-        raise UsageError(f"{option} {path}: it has none of a {system.name} graph's outputs "
-                         f"({', '.join(t.name for t in contract.outputs)})")
-    for key, value in found.items():
-        if tuple(value.shape) != tuple(state[key].shape):
-            raise UsageError(f"{option} {path}: {key} is {tuple(value.shape)} there but {tuple(state[key].shape)} "
-                             "in this run; use the width and --set model.* values it was trained with")
-        state[key] = value.to(state[key].dtype)
-    module.load_state_dict(state)
-    was_training = module.training
-    module.eval()
-    try:
-        check_parity(module, path, contract, CHECK_SIZES[:1], outputs=present)
-    except DefocusError:
-        raise UsageError(f"{option} {path}: this run does not reproduce the model with its weights "
-                         f"({len(found)} of {len(state)} tensors matched); it was exported from a "
-                         "different configuration, or the exporter folded some weights") from None
-    finally:
-        module.train(was_training)
-    return len(found), len(state) - len(found)
+    copied = copy_weights(system, tensors, path, option)
+    present = present_outputs(system, outputs, path, option)
+    check_reproduces(system.inference_module(), system, path, present, copied, option)
+    return copied, len(system.inference_module().state_dict()) - copied

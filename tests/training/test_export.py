@@ -249,6 +249,35 @@ def test_export_ensemble_returns_the_mean_of_its_members_outputs(exported, tmp_p
     assert "returns the mean of each output" in (tmp_path / "e.md").read_text()
 
 
+def test_an_exported_ensemble_joins_another_as_its_networks(exported, tmp_path):
+    # A run added to a two-network ensemble file: three networks weighed alike, not the
+    # run against the pair's mean.
+    _, run, _, _ = exported
+    others = []
+    for seed in (7, 8):
+        other = tmp_path / f"other{seed}"
+        train("magnify", other, width="tiny", overrides={**FAST, "train": {**FAST["train"], "seed": seed}})
+        others.append(other)
+    export_run(run, tmp_path / "a.onnx")
+    export_run(others[0], tmp_path / "b.onnx")
+    export_run(others[1], tmp_path / "c.onnx")
+    export_run(others[0], tmp_path / "bc.onnx", ensemble_with=[others[1]])
+    a, b, c = (_magnify_output(tmp_path / f"{n}.onnx") for n in "abc")
+    spec = export_run(run, tmp_path / "abc.onnx", ensemble_with=[tmp_path / "bc.onnx"])
+    assert spec.extra["parity_max_abs_diff"] < 1e-4
+    np.testing.assert_allclose(_magnify_output(tmp_path / "abc.onnx"), (a + b + c) / 3, atol=1e-4)
+    # A file whose networks cannot be rebuilt from its weights is refused like a single
+    # export: one convolution's weight renamed, so the rebuilt member keeps a fresh one.
+    bad = onnx.load(str(tmp_path / "bc.onnx"))
+    weight = next(t for t in bad.graph.initializer if t.name.startswith("members.1.") and len(t.dims) == 4)
+    old_name, weight.name = weight.name, "renamed_weight"
+    for node in bad.graph.node:
+        node.input[:] = ["renamed_weight" if name == old_name else name for name in node.input]
+    onnx.save(bad, str(tmp_path / "bad.onnx"))
+    with pytest.raises(UsageError, match="does not reproduce"):
+        export_run(run, tmp_path / "x.onnx", ensemble_with=[tmp_path / "bad.onnx"])
+
+
 def test_export_ensemble_refuses_members_of_another_kind(exported, tmp_path):
     _, run, _, _ = exported
     (tmp_path / "notes.txt").write_text("not a model")
