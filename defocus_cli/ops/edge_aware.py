@@ -74,14 +74,12 @@ def _recurse(values: np.ndarray, weights: np.ndarray) -> None:
     couples columns x and x + 1), normalized by the same sum over ones: a causal and an
     anti-causal running sum, so the frame's ends pull no harder than any other pixel."""
     width = values.shape[1]
-    total = np.empty((2, *values.shape), np.float64)  # [sum of values, sum of weights]
-    ahead = np.empty_like(total)
-    total[0, :, 0], total[1, :, 0] = values[:, 0], 1.0
+    summed = np.stack([values, np.ones_like(values)])  # [values, ones]: the kernel's sum and weight
+    total = np.empty_like(summed)  # each pixel and everything before it
+    ahead = np.zeros_like(summed)  # everything after each pixel
+    total[:, :, 0] = summed[:, :, 0]
     for x in range(1, width):
-        total[:, :, x] = weights[:, x - 1] * total[:, :, x - 1]
-        total[0, :, x] += values[:, x]
-        total[1, :, x] += 1.0
-    ahead[0, :, -1], ahead[1, :, -1] = 0.0, 0.0
+        total[:, :, x] = weights[:, x - 1] * total[:, :, x - 1] + summed[:, :, x]
     for x in range(width - 2, -1, -1):
-        ahead[:, :, x] = weights[:, x] * (ahead[:, :, x + 1] + np.stack([values[:, x + 1], np.ones(values.shape[0])]))
+        ahead[:, :, x] = weights[:, x] * (ahead[:, :, x + 1] + summed[:, :, x + 1])
     values[...] = (total[0] + ahead[0]) / (total[1] + ahead[1])
