@@ -12,8 +12,9 @@ must beat and the fallback when no model is available.
 3. Propagation: the sparse edge estimates are spread over the image by normalized guided
    filtering (edge-aware, a fast stand-in for the paper's matting-Laplacian solve), coarse to
    fine on a downsampled grid, cleaned by a grey-level opening (isolated over-estimates on
-   in-focus texture go, large blurred regions stay), then carried to full resolution by
-   joint guided upsampling.
+   in-focus texture go, large blurred regions stay), optionally closed (``hole_radius``: small
+   in-focus holes inside blurred regions filled), then carried to full resolution by joint
+   guided upsampling.
 
 Units (DESIGN.md): the output is the **CoC radius in pixels of the input image**. Zhuo & Sim
 estimate a Gaussian sigma; we convert with ``radius = 2 * sigma`` (the project's documented
@@ -132,10 +133,15 @@ def _propagate(guide: np.ndarray, sparse: np.ndarray, weight: np.ndarray) -> np.
     return np.clip(guided_filter(guide, estimate.astype(np.float32), 4, 1e-3), 0.0, MAX_SIGMA)
 
 
-def classical_defocus_map(image_srgb: np.ndarray) -> np.ndarray:
+def classical_defocus_map(image_srgb: np.ndarray, hole_radius: int = 0) -> np.ndarray:
     """Defocus map of a photo: HxW float32 CoC radius in px of the input (unsigned, >= 0).
 
-    ``image_srgb``: HxWx3 float32 sRGB in [0, 1] (or HxW gray).
+    ``image_srgb``: HxWx3 float32 sRGB in [0, 1] (or HxW gray). ``hole_radius`` (working px,
+    0 = off): a grey-level closing after the opening, so in-focus islands narrower than about
+    twice this inside a blurred region take their surroundings' blur. An edge that is sharp
+    (a whisker crossing a blurred background) spreads "in focus" over a blob of its
+    surroundings; a magnification that keeps that blob as it is, while blurring round it,
+    leaves a visible speck.
 
     >>> img = np.zeros((64, 64, 3), np.float32); img[:, 32:] = 1.0
     >>> m = classical_defocus_map(img)
@@ -161,6 +167,10 @@ def classical_defocus_map(image_srgb: np.ndarray) -> np.ndarray:
     side = 2 * OPENING_RADIUS + 1
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     dense_sigma = cv2.morphologyEx(dense_sigma, cv2.MORPH_OPEN, kernel)
+    if hole_radius > 0:
+        side = 2 * hole_radius + 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+        dense_sigma = cv2.morphologyEx(dense_sigma, cv2.MORPH_CLOSE, kernel)
     dense_sigma = guided_filter(guide, dense_sigma, 4, 1e-3)
     radius_work = RADIUS_PER_SIGMA * dense_sigma
     if scale < 1.0:

@@ -37,3 +37,19 @@ def test_blurred_half_reads_larger_radius_in_pixels():
     # Units: sigma 2 -> radius 4 px (radius = 2 sigma); generous, it is a classical estimate.
     assert 2.0 < blurred < 7.0
     assert RADIUS_PER_SIGMA == 2.0
+
+
+def test_hole_radius_fills_a_small_sharp_island_but_keeps_a_sharp_region():
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.random((160, 240)).astype(np.float32), (0, 0), 0.7)
+    texture = (texture - texture.min()) / np.ptp(texture)
+    image = texture.copy()
+    image[:, 120:] = cv2.GaussianBlur(texture, (0, 0), 2.0)[:, 120:]
+    image[78:82, 176:184] = 1.0  # a small sharp mark inside the blurred half
+    image = np.repeat(image[..., None], 3, axis=2)
+    plain = classical_defocus_map(image)
+    filled = classical_defocus_map(image, hole_radius=6)
+    mark = np.s_[76:84, 174:186]
+    assert plain[mark].min() < 0.5  # the mark's sharp edges read as an in-focus hole
+    assert filled[mark].min() > 1.0  # filled with the surrounding blur
+    np.testing.assert_allclose(filled[:, :100], plain[:, :100], atol=0.05)  # the sharp half stays sharp

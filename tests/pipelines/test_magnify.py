@@ -47,9 +47,15 @@ def test_classical_map_path_runs():
     assert out.shape == image.shape and out.dtype == np.float32
 
 
-def test_fused_map_never_reads_more_blur_than_the_classical_one(tmp_path, monkeypatch):
+def test_fused_map_never_reads_more_blur_than_either_estimator(tmp_path, monkeypatch):
     from defocus_cli.cli.model_options import open_model
-    from defocus_cli.pipelines.magnify import estimated_defocus_map
+    from defocus_cli.ops.defocus_classical import classical_defocus_map
+    from defocus_cli.pipelines.defocus_learned import learned_defocus_map
+    from defocus_cli.pipelines.magnify import (
+        ESTIMATE_HOLE_RADIUS,
+        ESTIMATE_NOISE_FLOOR_PX,
+        estimated_defocus_map,
+    )
     from tests.models.tiny_dmenet import install_dmenet
 
     monkeypatch.setenv("DEFOCUS_WEIGHTS_DIR", str(install_dmenet(tmp_path / "weights")))
@@ -61,7 +67,12 @@ def test_fused_map_never_reads_more_blur_than_the_classical_one(tmp_path, monkey
     image[:, 48:] = cv2.GaussianBlur(image[:, 48:], (0, 0), 3.0)
     classical = estimated_defocus_map(image)
     fused = estimated_defocus_map(image, network)
-    assert fused.shape == classical.shape and np.all(fused <= classical + 1e-6)
+    filled = classical_defocus_map(image, hole_radius=ESTIMATE_HOLE_RADIUS) - ESTIMATE_NOISE_FLOOR_PX
+    learned = learned_defocus_map(image, network) - ESTIMATE_NOISE_FLOOR_PX
+    assert fused.shape == classical.shape
+    assert np.all(fused <= np.maximum(learned, 0.0) + 1e-6)  # the network can always veto blur
+    # the classical map, its small in-focus holes filled, is the other bound
+    np.testing.assert_allclose(fused, np.maximum(np.minimum(filled, learned), 0.0), atol=1e-6)
     assert np.any(fused < classical - 0.1)  # the stand-in network reads some pixels sharper
     np.testing.assert_array_equal(magnify(image, 2.0, map_model=network, grain=False),
                                   magnify(image, 2.0, defocus_map_px=fused, grain=False))
