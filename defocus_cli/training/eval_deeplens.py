@@ -170,11 +170,10 @@ def real_photo_depth_table(model: Predictor) -> Table:
     """Depth on a real photograph with measured disparity: scikit-image's Middlebury 2014
     motorcycle pair (left view; disparity in px, inf = unknown), never a training texture.
     Spearman rank correlation (higher is better) and scale-and-shift-aligned AbsRel (lower)."""
-    import skimage.data
+    from defocus_cli.data.real_scenes import middlebury_motorcycle
 
-    left, _, disparity = skimage.data.stereo_motorcycle()
-    image = np.asarray(left, np.float32)[..., :3] / 255.0
-    valid = np.isfinite(disparity) & (disparity > 0)
+    image, disparity = middlebury_motorcycle()
+    valid = np.isfinite(disparity)
     gt = np.asarray(disparity, np.float64)[valid]
     shifts, views = _pipeline_views(model)
     methods: dict[str, Callable[[], np.ndarray]] = {}

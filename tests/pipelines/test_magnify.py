@@ -52,6 +52,7 @@ def test_fused_map_never_reads_more_blur_than_either_estimator(tmp_path, monkeyp
     from defocus_cli.ops.defocus_classical import classical_defocus_map
     from defocus_cli.pipelines.defocus_learned import learned_defocus_map
     from defocus_cli.pipelines.magnify import (
+        CLASSICAL_SURE_PX,
         ESTIMATE_HOLE_RADIUS,
         ESTIMATE_NOISE_FLOOR_PX,
         estimated_defocus_map,
@@ -71,12 +72,31 @@ def test_fused_map_never_reads_more_blur_than_either_estimator(tmp_path, monkeyp
     learned = learned_defocus_map(image, network) - ESTIMATE_NOISE_FLOOR_PX
     assert fused.shape == classical.shape
     assert np.all(fused <= np.maximum(learned, 0.0) + 1e-6)  # the network can always veto blur
-    # the classical map, its small in-focus holes filled, is the other bound
-    np.testing.assert_allclose(fused, np.maximum(np.minimum(filled, learned), 0.0), atol=1e-6)
+    # where the classical map (its small in-focus holes filled) is unsure, it bounds the map too
+    unsure = filled + ESTIMATE_NOISE_FLOOR_PX < CLASSICAL_SURE_PX
+    assert unsure.any()
+    np.testing.assert_allclose(fused[unsure], np.maximum(np.minimum(filled, learned), 0.0)[unsure], atol=1e-6)
     assert np.any(fused < classical - 0.1)  # the stand-in network reads some pixels sharper
     np.testing.assert_array_equal(magnify(image, 2.0, map_model=network, grain=False),
                                   magnify(image, 2.0, defocus_map_px=fused, grain=False))
 
+
+
+def test_fused_map_takes_the_network_radius_where_the_classical_map_is_sure_of_blur(monkeypatch):
+    import defocus_cli.pipelines.magnify as module
+
+    # columns: classical radius; rows: the network's
+    classical = np.tile(np.array([0.5, 1.0, 1.75, 3.0], np.float32), (3, 1))
+    learned = np.repeat(np.array([[0.2], [2.5], [5.0]], np.float32), 4, axis=1)
+    monkeypatch.setattr(module, "classical_defocus_map", lambda image, hole_radius=0: classical.copy())
+    monkeypatch.setattr(module, "learned_defocus_map", lambda image, model: learned.copy())
+    fused = module.estimated_defocus_map(np.zeros((3, 4, 3), np.float32), map_model=object())
+    expected = np.array([
+        [0.0, 0.0, 0.0, 0.0],     # the network says sharp: sharp, whatever the classical map says
+        [0.0, 0.0, 1.125, 1.5],   # unsure classical (< 1.5 px) bounds the radius; sure, the network's
+        [0.0, 0.0, 2.375, 4.0],   # half-way up the ramp (1.75 px): half-way between the two
+    ], np.float32)
+    np.testing.assert_allclose(fused, expected, atol=1e-6)
 
 # --------------------------------------------------------------------------- method "gan"
 # The network is the stand-in of tests/models/tiny_magnify.py (a box blur scaled by m - 1,

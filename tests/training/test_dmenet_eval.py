@@ -68,7 +68,11 @@ def test_table_ranks_a_perfect_model_first(tmp_path) -> None:
     assert accuracy.rows[0][1] >= max(accuracy.rows[3][1], accuracy.rows[4][1])
 
 
-def test_the_pipeline_row_runs_the_views_the_export_lists() -> None:
+def test_the_pipeline_row_runs_the_views_the_export_lists(monkeypatch) -> None:
+    from defocus_cli.training import eval_dmenet
+
+    real_photo = []
+    monkeypatch.setattr(eval_dmenet, "real_photo_defocus_map_table", lambda model: real_photo.append(model) or "real")
     calls = []
 
     def fn(inputs):
@@ -77,9 +81,31 @@ def test_the_pipeline_row_runs_the_views_the_export_lists() -> None:
 
     data = EvalData(EVAL_SAMPLERS["defocus-map"], size=(32, 48), count=1, seed=0)
     listed = Predictor(fn, ["image"], "listed", metadata={"view_shifts_px": [0]})
-    errors, _ = get_table("defocus-map")(listed, data)
+    errors, _, real = get_table("defocus-map")(listed, data)
+    assert real == "real" and real_photo == [listed]  # the default split adds the real photo
     assert len(calls) == 1 + 2 + 2  # one pass, the mirror pair, and the listed views: the pair again
     assert "2 views" in errors.rows[2][0]
     calls.clear()
     get_table("defocus-map")(Predictor(fn, ["image"], "default"), data)
     assert len(calls) == 1 + 2 + 4  # without a list: the mirror and half-stride shift
+
+
+def test_real_photo_table_scores_renders_of_the_motorcycle_against_their_true_map() -> None:
+    from defocus_cli.data.real_scenes import middlebury_aperture_pairs
+    from defocus_cli.training.eval_dmenet import real_photo_defocus_map_table
+
+    truth = {pair["narrow"].tobytes(): np.abs(pair["coc_radius_px"])
+             for pair in middlebury_aperture_pairs(long_side=192, magnifications=(1.0,))}
+
+    def oracle(inputs):
+        h, w = next(iter(truth.values())).shape
+        return np.pad(truth[np.ascontiguousarray(inputs["image"][:h, :w]).tobytes()],
+                      ((0, inputs["image"].shape[0] - h), (0, inputs["image"].shape[1] - w)))[..., None]
+
+    table = real_photo_defocus_map_table(Predictor(oracle, ["image"], "oracle"), long_side=192)
+    rows = {row[0].split(":")[0]: row[1:] for row in table.rows}
+    assert set(rows) == {"DMENet (ours)", "Identity", "Classical"}  # no .onnx: no command row
+    assert rows["DMENet (ours)"][0] == pytest.approx(0.0, abs=1e-6)
+    assert rows["Identity"][0] == pytest.approx(np.mean([t.mean() for t in truth.values()]), rel=1e-5)
+    assert rows["DMENet (ours)"][2] == 1.0 > max(rows["Identity"][2], rows["Classical"][2])
+    assert "6 narrow-aperture renders of the 192x130 photo" in table.notes[0]

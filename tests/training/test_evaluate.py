@@ -147,3 +147,21 @@ def test_all_steps_is_refused_for_other_tasks():
 
     with pytest.raises(UsageError, match="--all-steps"):
         evaluate_module.evaluate("deblur", "missing.onnx", all_steps=True)
+
+
+def test_real_photo_magnify_table_ranks_the_true_map_above_the_identity():
+    from defocus_cli.data.real_scenes import middlebury_aperture_pairs
+    from defocus_cli.pipelines.magnify import magnify
+    from defocus_cli.training.evaluate import real_photo_magnify_table
+
+    truth = {pair["narrow"].tobytes(): np.abs(pair["coc_radius_px"])
+             for pair in middlebury_aperture_pairs(long_side=192, magnifications=(1.0,))}
+    methods = {"identity": lambda x, m: x,
+               "true map": lambda x, m: magnify(x, m, defocus_map_px=truth[x.tobytes()], grain=False)}
+    table = real_photo_magnify_table(methods, long_side=192)
+    identity, true_map = table.rows
+    assert table.columns[1:4] == ["m=2 PSNR", "m=2 SSIM", "m=2 in-focus PSNR"]
+    for i in (1, 4, 7):  # PSNR at m = 2, 3, 4: the true map magnifies, the identity does not
+        assert true_map[i] > identity[i] + 1.0
+    assert identity[1] > identity[4] > identity[7]  # the wider the aperture, the further from the input
+    assert "18 pairs of the 192x130 photo" in table.notes[0]

@@ -112,11 +112,14 @@ def test_export_refuses_bad_targets(exported, tmp_path):
         export_run(tmp_path, tmp_path / "m.onnx")
 
 
-def test_eval_runs_the_onnx_file_through_onnxruntime(exported):
+def test_eval_runs_the_onnx_file_through_onnxruntime(exported, monkeypatch):
+    from defocus_cli.training import evaluate as module
     from defocus_cli.training.evaluate import evaluate
 
+    full_size = module.real_photo_magnify_table
+    monkeypatch.setattr(module, "real_photo_magnify_table", lambda methods: full_size(methods, long_side=64))
     root, _, _, _ = exported
-    table, per_m = evaluate("magnify", root / "weights" / "magnify-tiny.onnx", size=(32, 40), count=3)
+    table, per_m, real_photo = evaluate("magnify", root / "weights" / "magnify-tiny.onnx", size=(32, 40), count=3)
     text = table.render()
     assert "Seed 000 Table 1" in text and "onnxruntime" in text and "Identity" in text
     assert table.columns[1:] == ["Train PSNR (dB)", "Train SSIM", "Test PSNR (dB)", "Test SSIM"]
@@ -128,6 +131,8 @@ def test_eval_runs_the_onnx_file_through_onnxruntime(exported):
     assert "magnify --method gan (classical map)" in methods and "magnify --method map (classical map)" in methods
     assert per_m.columns[1:4] == ["m=2 PSNR", "m=2 SSIM", "m=2 in-focus PSNR"]
     assert all(10 < row[1] <= 100 for row in per_m.rows)
+    # The default split adds the same rows on renders of the Middlebury photo.
+    assert "real photo" in real_photo.title and [row[0] for row in real_photo.rows] == methods
 
 
 def test_predictor_pads_to_the_stride_the_export_records(exported):
