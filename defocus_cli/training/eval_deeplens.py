@@ -168,7 +168,7 @@ REAL_PHOTO_LONG_SIDES = (128, 192, 256, 384)
 
 def real_photo_depth_table(model: Predictor) -> Table:
     """Depth on a real photograph with measured disparity: scikit-image's Middlebury 2014
-    motorcycle pair (left view; disparity in px, inf = unknown), never a training texture.
+    motorcycle pair (left view; disparity in px, NaN = unknown), never a training texture.
     Spearman rank correlation (higher is better) and scale-and-shift-aligned AbsRel (lower)."""
     from defocus_cli.data.real_scenes import middlebury_motorcycle
 

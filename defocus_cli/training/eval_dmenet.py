@@ -187,10 +187,10 @@ def real_photo_defocus_map_table(model: Predictor, long_side: int | None = None)
     methods["Classical: edge-based defocus map"] = classical_defocus_map
     renders = list(real_scenes.middlebury_aperture_pairs(long_side, magnifications=(1.0,)))
     rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in methods}
-    for render in renders:
-        target = np.abs(render["coc_radius_px"])
+    for pair in renders:
+        target = np.abs(pair["coc_radius_px"])
         for name, fn in methods.items():
-            pred = np.asarray(fn(render["narrow"]), np.float32)
+            pred = np.asarray(fn(pair["narrow"]), np.float32)
             mse, mae = map_errors(pred, target)
             agree = (pred >= IN_FOCUS_RADIUS_PX) == (target >= IN_FOCUS_RADIUS_PX)
             rows[name].append((mse, mae, float(agree.mean())))
