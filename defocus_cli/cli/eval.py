@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -22,6 +24,14 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[int
     if len(parts) != 2 or min(parts) < 16:
         raise click.BadParameter("expected HxW (or one side), at least 16 px, e.g. 128x96")
     return parts[0], parts[1]
+
+
+def _terminal_status(task: str) -> Callable[[str], None] | None:
+    """A one-line status on stderr, rewritten in place, when stderr is a terminal (logs and
+    pipes get only the tables)."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda message: click.echo(f"\r\033[Kdefocus eval {task}: {message}...", err=True, nl=False)
 
 
 @click.command("eval")
@@ -59,8 +69,13 @@ def eval_cmd(task: str, model: Path, data_dir: Path | None, samples: int, size: 
     if depth_model and task != "lens-blur":
         raise click.UsageError("--depth-model is for eval lens-blur")
     extra = {"deblur": deblur_model, "depth": depth_model}
-    tables = evaluate(task, model, data_dir=data_dir, size=size, count=samples, seed=seed, extra_models=extra,
-                      passes=passes, all_steps=all_steps)
+    status = _terminal_status(task)
+    try:
+        tables = evaluate(task, model, data_dir=data_dir, size=size, count=samples, seed=seed, extra_models=extra,
+                          passes=passes, all_steps=all_steps, progress=status)
+    finally:
+        if status is not None:
+            click.echo("\r\033[K", err=True, nl=False)
     if as_json:
         click.echo(json.dumps([t.as_dict() for t in tables], indent=2))
     else:

@@ -35,6 +35,7 @@ from defocus_cli.training.evaluate import (
     Table,
     register_eval_sampler,
     register_table,
+    reported,
 )
 
 #: Threshold position between the map's min and max (seed 002 §5.3).
@@ -162,11 +163,12 @@ def defocus_map_table(model: Predictor, data: EvalData) -> list[Table]:
         acc.rows.append([name, float(np.mean(values)) if values else float("nan")])
     tables.append(acc)
     if data.folder is None:  # the default split: also the real photo
-        tables.append(real_photo_defocus_map_table(model))
+        tables.append(real_photo_defocus_map_table(model, progress=data.progress))
     return tables
 
 
-def real_photo_defocus_map_table(model: Predictor, long_side: int | None = None) -> Table:
+def real_photo_defocus_map_table(model: Predictor, long_side: int | None = None,
+                                 progress: Callable[[str], None] | None = None) -> Table:
     """Error and accuracy on narrow-aperture renders of a real photo with measured depth
     (:func:`defocus_cli.data.real_scenes.middlebury_aperture_pairs`): the network in one pass,
     ``defocus-map --method learned`` as the command runs it (an .onnx model), the classical
@@ -185,9 +187,11 @@ def real_photo_defocus_map_table(model: Predictor, long_side: int | None = None)
         methods["defocus-map --method learned (the command)"] = lambda im: learned_defocus_map(im, network)
     methods["Identity: zero map (all in focus)"] = lambda im: np.zeros(im.shape[:2], np.float32)
     methods["Classical: edge-based defocus map"] = classical_defocus_map
+    if progress is not None:
+        progress("rendering the real photo")
     renders = list(real_scenes.middlebury_aperture_pairs(long_side, magnifications=(1.0,)))
     rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in methods}
-    for pair in renders:
+    for pair in reported(renders, progress, "real photo render"):
         target = np.abs(pair["coc_radius_px"])
         for name, fn in methods.items():
             pred = np.asarray(fn(pair["narrow"]), np.float32)

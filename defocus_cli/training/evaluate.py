@@ -21,10 +21,10 @@ import functools
 import importlib
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from defocus_cli.ops import metrics
 from defocus_cli.training.datasets import sample_rng
 
 PSNR_CAP_DB = 100.0
+T = TypeVar("T")
 
 #: Task -> module that registers its table (imported on demand).
 TABLE_MODULES: dict[str, str] = {
@@ -131,6 +132,8 @@ class EvalData:
     count: int = 16
     seed: int = 0
     folder: Path | None = None
+    #: Told "<what> i/n" before each item is scored (``defocus eval`` shows it on a terminal).
+    progress: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
 
     def splits(self) -> list[str]:
         return ["test"] if self.folder else ["train", "test"]
@@ -140,14 +143,23 @@ class EvalData:
             files = sorted(Path(self.folder).rglob("*.npz"))
             if not files:
                 raise UsageError(f"{self.folder} holds no .npz samples")
-            for path in files[: self.count] if self.count else files:
+            files = files[: self.count] if self.count else files
+            for path in reported(files, self.progress, f"{split} sample"):
                 with np.load(path) as data:
                     yield {k: np.asarray(data[k]) for k in data.files}
             return
         if self.sampler is None:
             raise UsageError("this task needs --data DIR")
-        for i in range(self.count):
+        for i in reported(range(self.count), self.progress, f"{split} sample"):
             yield self.sampler(sample_rng(self.seed, split, i), self.size, i)
+
+
+def reported(items: Sequence[T], progress: Callable[[str], None] | None, what: str) -> Iterator[T]:
+    """``items`` one by one, telling ``progress`` "``what`` i/n" before each."""
+    for i, item in enumerate(items):
+        if progress is not None:
+            progress(f"{what} {i + 1}/{len(items)}")
+        yield item
 
 
 # ---- models --------------------------------------------------------------------------------
@@ -367,16 +379,18 @@ def magnify_pipeline_tables(model: Predictor, data: EvalData) -> list[Table]:
     tables = [magnify_by_m_table("Magnification by m (test split) and in-focus pixels", methods,
                                  data.samples("test"), [IN_FOCUS_NOTE])]
     if data.folder is None:  # the default split: also the real photo
-        tables.append(real_photo_magnify_table(methods))
+        tables.append(real_photo_magnify_table(methods, progress=data.progress))
     return tables
 
 
 def real_photo_magnify_table(methods: dict[str, Callable[[np.ndarray, float], np.ndarray]],
-                             long_side: int | None = None) -> Table:
+                             long_side: int | None = None, progress: Callable[[str], None] | None = None) -> Table:
     """:func:`magnify_by_m_table` on aperture pairs rendered from a real photo with measured
     depth (:func:`defocus_cli.data.real_scenes.middlebury_aperture_pairs`)."""
     from defocus_cli.data import real_scenes
 
+    if progress is not None:
+        progress("rendering the real photo's aperture pairs")
     pairs = list(real_scenes.middlebury_aperture_pairs(long_side))
     h, w = pairs[0]["narrow"].shape[:2]
     native = real_scenes.middlebury_motorcycle()[0].shape[1]
@@ -385,7 +399,8 @@ def real_photo_magnify_table(methods: dict[str, Callable[[np.ndarray, float], np
     note = (f"{len(pairs)} pairs of the {w}x{h} photo: focus at the {quantiles} % quantiles of its disparity, "
             f"narrow blur K = {radii} px at its native {native} px width, m = 2, 3, 4")
     return magnify_by_m_table("Magnification on a real photo: Middlebury motorcycle (scikit-image) rendered "
-                              "from its measured disparity", methods, pairs, [note, IN_FOCUS_NOTE])
+                              "from its measured disparity", methods, reported(pairs, progress, "real photo pair"),
+                              [note, IN_FOCUS_NOTE])
 
 
 def magnify_by_m_table(title: str, methods: dict[str, Callable[[np.ndarray, float], np.ndarray]],
@@ -585,10 +600,11 @@ def register_eval_sampler(task: str, sampler: Callable[[np.random.Generator, tup
 
 def evaluate(task: str, model: str | Path, *, data_dir: str | Path | None = None, size: tuple[int, int] = (128, 128),
              count: int = 16, seed: int = 0, extra_models: dict[str, str | Path] | None = None,
-             passes: int = 1, all_steps: bool = False) -> list[Table]:
+             passes: int = 1, all_steps: bool = False, progress: Callable[[str], None] | None = None) -> list[Table]:
     """Build ``task``'s tables for ``model`` (an .onnx file or a run folder); ``passes`` > 1
     adds the mirrored-ensemble rows of the tasks whose commands average (deblur, refocus);
-    ``all_steps`` scores refocus at every step, as the command renders it."""
+    ``all_steps`` scores refocus at every step, as the command renders it; ``progress`` is
+    told what is being scored (see :class:`EvalData`)."""
     if passes > 1 and task not in PASSES_TASKS:
         raise UsageError(f"--passes is for eval {' and '.join(PASSES_TASKS)}")
     if all_steps and task != "refocus":
@@ -603,7 +619,7 @@ def evaluate(task: str, model: str | Path, *, data_dir: str | Path | None = None
     if sampler is focal_stack_eval_sample and trained_blur:
         # Held-out stacks from the blur distribution the model was trained on.
         sampler = functools.partial(focal_stack_eval_sample, blur_radius_px=tuple(float(v) for v in trained_blur))
-    data = EvalData(sampler, size=size, count=count, seed=seed, folder=folder)
+    data = EvalData(sampler, size=size, count=count, seed=seed, folder=folder, progress=progress)
     kwargs: dict[str, Any] = {k: Predictor.load(v) for k, v in (extra_models or {}).items() if v}
     if passes > 1:
         kwargs["passes"] = passes

@@ -72,7 +72,8 @@ def test_the_pipeline_row_runs_the_views_the_export_lists(monkeypatch) -> None:
     from defocus_cli.training import eval_dmenet
 
     real_photo = []
-    monkeypatch.setattr(eval_dmenet, "real_photo_defocus_map_table", lambda model: real_photo.append(model) or "real")
+    monkeypatch.setattr(eval_dmenet, "real_photo_defocus_map_table",
+                        lambda model, progress=None: real_photo.append(model) or "real")
     calls = []
 
     def fn(inputs):

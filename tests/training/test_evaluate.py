@@ -158,10 +158,20 @@ def test_real_photo_magnify_table_ranks_the_true_map_above_the_identity():
              for pair in middlebury_aperture_pairs(long_side=192, magnifications=(1.0,))}
     methods = {"identity": lambda x, m: x,
                "true map": lambda x, m: magnify(x, m, defocus_map_px=truth[x.tobytes()], grain=False)}
-    table = real_photo_magnify_table(methods, long_side=192)
+    said = []
+    table = real_photo_magnify_table(methods, long_side=192, progress=said.append)
+    assert said[0] == "rendering the real photo's aperture pairs" and said[1:] == [f"real photo pair {i}/18" for i in range(1, 19)]
     identity, true_map = table.rows
     assert table.columns[1:4] == ["m=2 PSNR", "m=2 SSIM", "m=2 in-focus PSNR"]
     for i in (1, 4, 7):  # PSNR at m = 2, 3, 4: the true map magnifies, the identity does not
         assert true_map[i] > identity[i] + 1.0
     assert identity[1] > identity[4] > identity[7]  # the wider the aperture, the further from the input
     assert "18 pairs of the 192x130 photo" in table.notes[0]
+
+
+def test_eval_data_tells_its_progress_before_each_sample():
+    said = []
+    data = EvalData(lambda rng, size, i: {"i": i}, count=3, progress=said.append)
+    assert [s["i"] for s in data.samples("test")] == [0, 1, 2]
+    assert said == ["test sample 1/3", "test sample 2/3", "test sample 3/3"]
+    assert list(EvalData(lambda rng, size, i: {"i": i}, count=2).samples("train")) == [{"i": 0}, {"i": 1}]

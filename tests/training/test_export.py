@@ -117,7 +117,8 @@ def test_eval_runs_the_onnx_file_through_onnxruntime(exported, monkeypatch):
     from defocus_cli.training.evaluate import evaluate
 
     full_size = module.real_photo_magnify_table
-    monkeypatch.setattr(module, "real_photo_magnify_table", lambda methods: full_size(methods, long_side=64))
+    monkeypatch.setattr(module, "real_photo_magnify_table",
+                        lambda methods, progress=None: full_size(methods, long_side=64, progress=progress))
     root, _, _, _ = exported
     table, per_m, real_photo = evaluate("magnify", root / "weights" / "magnify-tiny.onnx", size=(32, 40), count=3)
     text = table.render()
