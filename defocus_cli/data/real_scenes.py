@@ -74,6 +74,14 @@ def rgbd_scene(image_srgb: np.ndarray, disparity: np.ndarray) -> Scene:
     return Scene([layer], (h, w))
 
 
+def pairs_description() -> str:
+    """How the pairs are made, for a table's note: focus quantiles and narrow blur radii."""
+    quantiles = "/".join(str(round(100 * q)) for q in PAIR_FOCUS_QUANTILES)
+    radii = " and ".join(f"{r:g}" for r in PAIR_BLUR_RADII_PX)
+    native = middlebury_motorcycle()[0].shape[1]
+    return f"focus at the {quantiles} % quantiles of its disparity, narrow blur K = {radii} px at its native {native} px width"
+
+
 def middlebury_aperture_pairs(long_side: int | None = None,
                               magnifications: tuple[float, ...] = PAIR_MAGNIFICATIONS) -> Iterator[dict[str, np.ndarray]]:
     """Narrow/wide aperture pairs of the motorcycle photo: each focus of

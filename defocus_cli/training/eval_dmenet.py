@@ -202,9 +202,7 @@ def real_photo_defocus_map_table(model: Predictor, long_side: int | None = None,
     table = Table(
         "Defocus map on a real photo: Middlebury motorcycle (scikit-image) rendered from its measured disparity",
         ["Method", "MAE (px)", "RMSE (px)", "Blurred/sharp accuracy"],
-        notes=[f"{len(renders)} narrow-aperture renders of the {w}x{h} photo (focus at the "
-               f"{'/'.join(str(round(100 * q)) for q in real_scenes.PAIR_FOCUS_QUANTILES)} % disparity quantiles, "
-               f"K = {' and '.join(f'{r:g}' for r in real_scenes.PAIR_BLUR_RADII_PX)} px at the native width); "
+        notes=[f"{len(renders)} narrow-aperture renders of the {w}x{h} photo ({real_scenes.pairs_description()}); "
                f"blurred: radius >= {IN_FOCUS_RADIUS_PX} px, in the map and in the truth"],
     )
     for name, values in rows.items():

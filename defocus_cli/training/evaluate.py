@@ -393,11 +393,7 @@ def real_photo_magnify_table(methods: dict[str, Callable[[np.ndarray, float], np
         progress("rendering the real photo's aperture pairs")
     pairs = list(real_scenes.middlebury_aperture_pairs(long_side))
     h, w = pairs[0]["narrow"].shape[:2]
-    native = real_scenes.middlebury_motorcycle()[0].shape[1]
-    radii = " and ".join(f"{r:g}" for r in real_scenes.PAIR_BLUR_RADII_PX)
-    quantiles = "/".join(f"{round(100 * q)}" for q in real_scenes.PAIR_FOCUS_QUANTILES)
-    note = (f"{len(pairs)} pairs of the {w}x{h} photo: focus at the {quantiles} % quantiles of its disparity, "
-            f"narrow blur K = {radii} px at its native {native} px width, m = 2, 3, 4")
+    note = f"{len(pairs)} pairs of the {w}x{h} photo: {real_scenes.pairs_description()}, m = 2, 3, 4"
     return magnify_by_m_table("Magnification on a real photo: Middlebury motorcycle (scikit-image) rendered "
                               "from its measured disparity", methods, reported(pairs, progress, "real photo pair"),
                               [note, IN_FOCUS_NOTE])
